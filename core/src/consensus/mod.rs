@@ -1,0 +1,1 @@
+//! Raft inside a cluster: election, fencing terms, the replicated cluster log.

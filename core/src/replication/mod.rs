@@ -1,0 +1,1 @@
+//! Replication ordering between clusters: version vectors, the applier, conflicts, lag.

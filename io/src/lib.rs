@@ -1,0 +1,1 @@
+//! The tokio shells around the core: transport, storage, APIs. (Built by the node issue.)

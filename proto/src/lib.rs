@@ -1,0 +1,1 @@
+//! Wire contracts of OmniRelay Mesh. (Filled in by the workspace issue.)
