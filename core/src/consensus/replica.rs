@@ -1,0 +1,762 @@
+//! One Raft replica: the machine a node runs for its cluster's consensus group.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use super::config::{Priority, ReplicaConfig, VoterSet};
+use super::errors::{
+    CompactError, DropReason, PersistError, ProposeError, RestoreError, TransferError,
+    VoterChangeError,
+};
+use super::events::Event;
+use super::log::{Entry, EntryPayload, LogPosition, ReplicatedLog, Term};
+use super::messages::Message;
+use super::progress::Progress;
+use super::snapshot::Snapshot;
+use super::storage::{HardState, PersistId, PersistRequest, PersistedState};
+use super::timers::{Timer, Timers};
+use crate::machine::{Machine, Transmit};
+use crate::{Instant, NodeId};
+
+/// What a replica is doing in its current term.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// Following `Replica::leader` (if known).
+    Follower,
+    /// Asking for pre-votes for `term + 1` without raising its own term.
+    PreCandidate { granted: BTreeSet<NodeId> },
+    /// Asking for votes in its term.
+    Candidate { granted: BTreeSet<NodeId> },
+    /// Leading its term.
+    Leader(LeaderState),
+}
+
+/// The public name of a replica's role, for shells and tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RoleKind {
+    /// Follower.
+    Follower,
+    /// Pre-vote round in progress.
+    PreCandidate,
+    /// Vote round in progress.
+    Candidate,
+    /// Leader.
+    Leader,
+}
+
+/// A leadership transfer in progress (thesis §3.10).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Transfer {
+    pub(crate) target: NodeId,
+    /// Whether TimeoutNow was already sent.
+    pub(crate) timeout_now_sent: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct LeaderState {
+    pub(crate) progress: BTreeMap<NodeId, Progress>,
+    pub(crate) transfer: Option<Transfer>,
+}
+
+/// A write issued to the shell and not yet reported durable.
+#[derive(Clone, Copy, Debug)]
+struct InFlightPersist {
+    id: PersistId,
+    /// The log matches what this request leaves on disk up to this index (lowered when a
+    /// later truncation rewrites the suffix).
+    durable_through: u64,
+}
+
+/// Writes accumulated during one input, emitted as one [`PersistRequest`] at its end.
+#[derive(Clone, Debug, Default)]
+struct PendingWrite {
+    snapshot: Option<Snapshot>,
+    truncate_from: Option<u64>,
+    entries: Vec<Entry>,
+    hard_state_changed: bool,
+}
+
+impl PendingWrite {
+    fn is_empty(&self) -> bool {
+        self.snapshot.is_none()
+            && self.truncate_from.is_none()
+            && self.entries.is_empty()
+            && !self.hard_state_changed
+    }
+}
+
+/// A Raft replica (Ongaro & Ousterhout 2014; thesis for pre-vote, check-quorum,
+/// leadership transfer and single-server voter changes), sans IO.
+///
+/// Driving order, after building it with [`Replica::new`] (or after a restart, from
+/// exactly what was persisted):
+///
+/// 1. inputs: `handle_message`, `handle_timeout` when `poll_timeout` is reached,
+///    `handle_persisted` when the shell has made a [`Event::Persist`] request durable,
+///    and the client calls `propose`, `propose_voter_change`, `transfer_leadership`,
+///    `compact`;
+/// 2. after each input drain `poll_event` then `poll_transmit`. Persist requests must be
+///    written in the order they are polled; messages that depend on them (votes, append
+///    acknowledgements) are only released by `poll_transmit` after `handle_persisted`
+///    covers them, so a shell may send everything it polls immediately;
+/// 3. `poll_timeout` for the next deadline.
+#[derive(Debug)]
+pub struct Replica {
+    pub(crate) config: ReplicaConfig,
+    pub(crate) rng: ChaCha8Rng,
+    pub(crate) term: Term,
+    pub(crate) voted_for: Option<NodeId>,
+    pub(crate) log: ReplicatedLog,
+    pub(crate) snapshot: Option<Snapshot>,
+    bootstrap_voters: VoterSet,
+    pub(crate) voters: VoterSet,
+    /// Index of the configuration entry in effect (0: snapshot or bootstrap set).
+    pub(crate) voters_index: u64,
+    pub(crate) commit_index: u64,
+    pub(crate) applied_index: u64,
+    /// The in-memory log equals the durable log up to here.
+    pub(crate) persisted_index: u64,
+    pub(crate) role: Role,
+    /// Leader of the current term, if known (this node when leading).
+    pub(crate) leader: Option<NodeId>,
+    pub(crate) last_leader_contact: Option<Instant>,
+    pub(crate) leaderless_since: Option<Instant>,
+    pub(crate) timers: Timers,
+    // Durability boundary.
+    pending_write: PendingWrite,
+    last_issued: PersistId,
+    last_persisted: PersistId,
+    in_flight: VecDeque<InFlightPersist>,
+    /// Messages that may leave only once the write with this id is durable.
+    awaiting_persist: VecDeque<(PersistId, Transmit<Message>)>,
+    transmits: VecDeque<Transmit<Message>>,
+    events: VecDeque<Event>,
+    drops: BTreeMap<DropReason, u64>,
+}
+
+impl Replica {
+    /// Builds a replica from what it persisted (`PersistedState::default()` for a new
+    /// node). `bootstrap_voters` is the voter set before any configuration entry; `rng`
+    /// draws election timeouts and must be seeded by the caller.
+    pub fn new(
+        config: ReplicaConfig,
+        bootstrap_voters: VoterSet,
+        persisted: PersistedState,
+        rng: ChaCha8Rng,
+        now: Instant,
+    ) -> Result<Self, RestoreError> {
+        let (snap_index, snap_term) = persisted
+            .snapshot
+            .as_ref()
+            .map_or((0, Term(0)), |s| (s.last_index, s.last_term));
+        let log = ReplicatedLog::restore(snap_index, snap_term, persisted.entries)
+            .ok_or(RestoreError::CorruptLog)?;
+        if persisted.hard_state.term < log.last_term() {
+            return Err(RestoreError::TermBehindLog);
+        }
+        let last = log.last_index();
+        let mut replica = Replica {
+            config,
+            rng,
+            term: persisted.hard_state.term,
+            voted_for: persisted.hard_state.voted_for,
+            log,
+            snapshot: persisted.snapshot,
+            voters: bootstrap_voters.clone(),
+            bootstrap_voters,
+            voters_index: 0,
+            commit_index: snap_index,
+            applied_index: snap_index,
+            persisted_index: last,
+            role: Role::Follower,
+            leader: None,
+            last_leader_contact: None,
+            leaderless_since: Some(now),
+            timers: Timers::default(),
+            pending_write: PendingWrite::default(),
+            last_issued: PersistId(0),
+            last_persisted: PersistId(0),
+            in_flight: VecDeque::new(),
+            awaiting_persist: VecDeque::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            drops: BTreeMap::new(),
+        };
+        replica.refresh_voters();
+        replica.events.clear();
+        replica.reset_election_timer(now);
+        Ok(replica)
+    }
+
+    // ---- read-only views --------------------------------------------------------------
+
+    /// This node.
+    pub fn id(&self) -> NodeId {
+        self.config.id
+    }
+
+    /// Current term.
+    pub fn term(&self) -> Term {
+        self.term
+    }
+
+    /// Current role.
+    pub fn role(&self) -> RoleKind {
+        match self.role {
+            Role::Follower => RoleKind::Follower,
+            Role::PreCandidate { .. } => RoleKind::PreCandidate,
+            Role::Candidate { .. } => RoleKind::Candidate,
+            Role::Leader(_) => RoleKind::Leader,
+        }
+    }
+
+    /// The leader of the current term, if known.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.leader
+    }
+
+    /// Highest index known committed.
+    pub fn commit_index(&self) -> u64 {
+        self.commit_index
+    }
+
+    /// Highest index handed to the shell as committed (or covered by a snapshot).
+    pub fn applied_index(&self) -> u64 {
+        self.applied_index
+    }
+
+    /// Index of the last entry in the (in-memory) log.
+    pub fn last_index(&self) -> u64 {
+        self.log.last_index()
+    }
+
+    /// Highest index the in-memory log and the durable log agree on.
+    pub fn persisted_index(&self) -> u64 {
+        self.persisted_index
+    }
+
+    /// Index up to which the log is compacted.
+    pub fn snapshot_index(&self) -> u64 {
+        self.log.snapshot_index()
+    }
+
+    /// The entry at `index`, unless compacted or beyond the end.
+    pub fn entry(&self, index: u64) -> Option<&Entry> {
+        self.log.entry(index)
+    }
+
+    /// The voter set in effect.
+    pub fn voters(&self) -> &VoterSet {
+        &self.voters
+    }
+
+    /// Messages dropped, by reason.
+    pub fn drops(&self) -> &BTreeMap<DropReason, u64> {
+        &self.drops
+    }
+
+    /// Whether a leadership transfer is running.
+    pub fn transfer_target(&self) -> Option<NodeId> {
+        match &self.role {
+            Role::Leader(l) => l.transfer.map(|t| t.target),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn count_drop(&mut self, reason: DropReason) {
+        *self.drops.entry(reason).or_insert(0) += 1;
+    }
+
+    pub(crate) fn my_priority(&self) -> Option<Priority> {
+        self.voters.priority(self.config.id)
+    }
+
+    /// Whether this node may campaign: a voter with a priority above 0.
+    pub(crate) fn may_lead(&self) -> bool {
+        self.my_priority().is_some_and(Priority::may_lead)
+    }
+
+    // ---- client inputs ----------------------------------------------------------------
+
+    /// Appends a client command. The returned position is where it will be committed if
+    /// it is committed at all; a `Committed` event for it follows when it is.
+    pub fn propose(&mut self, now: Instant, data: Vec<u8>) -> Result<LogPosition, ProposeError> {
+        match &self.role {
+            Role::Leader(l) if l.transfer.is_some() => Err(ProposeError::TransferInProgress),
+            Role::Leader(_) => {
+                let position = self.append_as_leader(now, EntryPayload::Command(data));
+                self.flush();
+                Ok(position)
+            }
+            _ => Err(ProposeError::NotLeader {
+                leader_hint: self.leader,
+                term: self.term,
+            }),
+        }
+    }
+
+    /// Proposes a voter set differing from the current one by exactly one server. It takes
+    /// effect on each replica as soon as appended; another change is refused until it
+    /// commits (thesis §4.1), and until the leader has committed an entry of its term.
+    pub fn propose_voter_change(
+        &mut self,
+        now: Instant,
+        voters: VoterSet,
+    ) -> Result<LogPosition, VoterChangeError> {
+        let Role::Leader(l) = &self.role else {
+            return Err(VoterChangeError::NotLeader {
+                leader_hint: self.leader,
+            });
+        };
+        if l.transfer.is_some() {
+            return Err(VoterChangeError::TransferInProgress);
+        }
+        if self.voters_index > self.commit_index {
+            return Err(VoterChangeError::ChangePending {
+                pending_index: self.voters_index,
+            });
+        }
+        if self.log.term_at(self.commit_index) != Some(self.term) {
+            return Err(VoterChangeError::LeaderNotSettled);
+        }
+        let changed = self.voters.changed_servers(&voters);
+        if changed != 1 {
+            return Err(VoterChangeError::NotSingleServer { changed });
+        }
+        if !voters
+            .ids()
+            .any(|id| voters.priority(id).is_some_and(Priority::may_lead))
+        {
+            return Err(VoterChangeError::NoEligibleLeader);
+        }
+        let position = self.append_as_leader(now, EntryPayload::VoterChange(voters));
+        self.flush();
+        Ok(position)
+    }
+
+    /// Hands leadership to `target` (thesis §3.10): proposals are refused meanwhile; the
+    /// target is caught up, then told to campaign at once. Aborted (with an event) after
+    /// the maximum election timeout.
+    pub fn transfer_leadership(
+        &mut self,
+        now: Instant,
+        target: NodeId,
+    ) -> Result<(), TransferError> {
+        let eligible = target != self.config.id
+            && self.voters.priority(target).is_some_and(Priority::may_lead);
+        let term = self.term;
+        let deadline = now + self.config.election_timeout.max();
+        let Role::Leader(l) = &mut self.role else {
+            return Err(TransferError::NotLeader);
+        };
+        if let Some(t) = l.transfer {
+            return Err(TransferError::AlreadyInProgress(t.target));
+        }
+        if !eligible {
+            return Err(TransferError::IneligibleTarget(target));
+        }
+        l.transfer = Some(Transfer {
+            target,
+            timeout_now_sent: false,
+        });
+        self.timers
+            .set(Timer::TransferAbort { term, target }, deadline);
+        self.advance_transfer(target);
+        self.flush();
+        Ok(())
+    }
+
+    /// Replaces the log up to `upto` (which must be applied) with the shell's snapshot
+    /// of its state machine at that index.
+    pub fn compact(&mut self, _now: Instant, upto: u64, data: Vec<u8>) -> Result<(), CompactError> {
+        if upto <= self.log.snapshot_index() {
+            return Err(CompactError::AlreadyCompacted {
+                snapshot_index: self.log.snapshot_index(),
+            });
+        }
+        let term = match self.log.term_at(upto) {
+            Some(term) if upto <= self.applied_index => term,
+            _ => {
+                return Err(CompactError::BeyondApplied {
+                    upto,
+                    applied: self.applied_index,
+                });
+            }
+        };
+        let snapshot = Snapshot {
+            last_index: upto,
+            last_term: term,
+            voters: self.voters_at(upto),
+            data: data.into(),
+        };
+        self.log.compact(upto, term);
+        self.snapshot = Some(snapshot.clone());
+        self.pending_write.snapshot = Some(snapshot);
+        self.flush();
+        Ok(())
+    }
+
+    /// The shell made every persist request up to `id` durable.
+    pub fn handle_persisted(&mut self, now: Instant, id: PersistId) -> Result<(), PersistError> {
+        if id > self.last_issued {
+            return Err(PersistError::NeverIssued {
+                acknowledged: id,
+                last_issued: self.last_issued,
+            });
+        }
+        if id <= self.last_persisted {
+            return Ok(());
+        }
+        self.last_persisted = id;
+        while let Some(done) = self.in_flight.front().copied() {
+            if done.id > id {
+                break;
+            }
+            self.in_flight.pop_front();
+            self.persisted_index = self.persisted_index.max(done.durable_through);
+        }
+        while self
+            .awaiting_persist
+            .front()
+            .is_some_and(|(waits_for, _)| *waits_for <= id)
+        {
+            if let Some((_, t)) = self.awaiting_persist.pop_front() {
+                self.transmits.push_back(t);
+            }
+        }
+        if matches!(self.role, Role::Leader(_)) {
+            self.maybe_commit(now);
+        }
+        self.emit_committed();
+        self.flush();
+        Ok(())
+    }
+
+    // ---- durability plumbing ---------------------------------------------------------
+
+    pub(crate) fn mark_hard_state_changed(&mut self) {
+        self.pending_write.hard_state_changed = true;
+    }
+
+    /// Appends `entry` to the log and to the pending write.
+    pub(crate) fn append_entry(&mut self, entry: Entry) {
+        self.pending_write.entries.push(entry.clone());
+        self.log.push(entry);
+    }
+
+    /// Drops the log suffix from `index` on, in memory and (pending) on disk.
+    pub(crate) fn truncate_log(&mut self, index: u64) {
+        self.log.truncate_from(index);
+        let cap = index.saturating_sub(1);
+        self.persisted_index = self.persisted_index.min(cap);
+        for w in &mut self.in_flight {
+            w.durable_through = w.durable_through.min(cap);
+        }
+        self.pending_write.entries.retain(|e| e.index < index);
+        let from = self
+            .pending_write
+            .truncate_from
+            .map_or(index, |t| t.min(index));
+        self.pending_write.truncate_from = Some(from);
+    }
+
+    /// Replaces the whole log with an installed snapshot.
+    pub(crate) fn install_snapshot(&mut self, snapshot: Snapshot) {
+        let keeps_suffix = self.log.term_at(snapshot.last_index) == Some(snapshot.last_term);
+        if !keeps_suffix {
+            self.truncate_log(snapshot.last_index + 1);
+            self.pending_write.truncate_from = None;
+        }
+        self.log.compact(snapshot.last_index, snapshot.last_term);
+        self.pending_write
+            .entries
+            .retain(|e| e.index > snapshot.last_index);
+        self.snapshot = Some(snapshot.clone());
+        self.pending_write.snapshot = Some(snapshot);
+    }
+
+    /// Queues a message that may leave now.
+    pub(crate) fn send(&mut self, to: NodeId, msg: Message) {
+        self.transmits.push_back(Transmit { to, msg });
+    }
+
+    /// Queues a message that may leave only once every write issued so far (and the one
+    /// being accumulated) is durable.
+    pub(crate) fn send_after_persist(&mut self, to: NodeId, msg: Message) {
+        let waits_for = if !self.pending_write.is_empty() {
+            PersistId(self.last_issued.0 + 1)
+        } else {
+            self.last_issued
+        };
+        if waits_for <= self.last_persisted {
+            self.send(to, msg);
+        } else {
+            self.awaiting_persist
+                .push_back((waits_for, Transmit { to, msg }));
+        }
+    }
+
+    /// Emits the accumulated writes as one persist request.
+    pub(crate) fn flush(&mut self) {
+        if self.pending_write.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.pending_write);
+        self.last_issued = PersistId(self.last_issued.0 + 1);
+        self.in_flight.push_back(InFlightPersist {
+            id: self.last_issued,
+            durable_through: self.log.last_index(),
+        });
+        let hard_state = pending.hard_state_changed.then_some(HardState {
+            term: self.term,
+            voted_for: self.voted_for,
+        });
+        self.events.push_back(Event::Persist(PersistRequest {
+            id: self.last_issued,
+            snapshot: pending.snapshot,
+            truncate_from: pending.truncate_from,
+            entries: pending.entries,
+            hard_state,
+        }));
+    }
+
+    pub(crate) fn push_event(&mut self, event: Event) {
+        self.events.push_back(event);
+    }
+
+    /// Hands committed entries that are durable here to the shell, in order.
+    pub(crate) fn emit_committed(&mut self) {
+        let upto = self.commit_index.min(self.persisted_index);
+        while self.applied_index < upto {
+            let Some(entry) = self.log.entry(self.applied_index + 1).cloned() else {
+                break;
+            };
+            self.applied_index = entry.index;
+            self.events.push_back(Event::Committed(entry));
+        }
+    }
+
+    // ---- configuration ----------------------------------------------------------------
+
+    /// The voter set in effect at `index`: the last configuration entry at or before it.
+    pub(crate) fn voters_at(&self, index: u64) -> VoterSet {
+        let in_log = self
+            .log
+            .iter_from(self.log.snapshot_index() + 1)
+            .take_while(|e| e.index <= index)
+            .filter_map(|e| match &e.payload {
+                EntryPayload::VoterChange(v) => Some(v.clone()),
+                _ => None,
+            })
+            .last();
+        in_log
+            .or_else(|| self.snapshot.as_ref().map(|s| s.voters.clone()))
+            .unwrap_or_else(|| self.bootstrap_voters.clone())
+    }
+
+    /// Recomputes the voter set in effect from the log (after an append, truncation or
+    /// snapshot install); a configuration takes effect when appended (thesis §4.1).
+    pub(crate) fn refresh_voters(&mut self) {
+        let latest = self
+            .log
+            .iter_from(self.log.snapshot_index() + 1)
+            .rev()
+            .find_map(|e| match &e.payload {
+                EntryPayload::VoterChange(v) => Some((e.index, v.clone())),
+                _ => None,
+            });
+        let (index, voters) = latest.unwrap_or_else(|| {
+            (
+                0,
+                self.snapshot
+                    .as_ref()
+                    .map_or_else(|| self.bootstrap_voters.clone(), |s| s.voters.clone()),
+            )
+        });
+        if index == self.voters_index && voters == self.voters {
+            return;
+        }
+        self.voters_index = index;
+        self.voters = voters.clone();
+        let me = self.config.id;
+        let next = self.log.last_index() + 1;
+        let mut now_for_new = None;
+        if let Role::Leader(l) = &mut self.role {
+            l.progress.retain(|id, _| voters.contains(*id));
+            for id in voters.ids().filter(|&id| id != me) {
+                if !l.progress.contains_key(&id) {
+                    // Borrow the most recent contact time so a new voter is not counted
+                    // as silent before it had a chance to answer.
+                    let heard = *now_for_new.get_or_insert_with(|| {
+                        l.progress
+                            .values()
+                            .map(|p| p.last_heard)
+                            .max()
+                            .unwrap_or_default()
+                    });
+                    l.progress.insert(id, Progress::new(next, heard));
+                }
+            }
+        }
+        self.events
+            .push_back(Event::VoterSetChanged { index, voters });
+    }
+
+    // ---- timers -----------------------------------------------------------------------
+
+    /// Arms the election timer at a fresh random point of the configured range.
+    pub(crate) fn reset_election_timer(&mut self, now: Instant) {
+        let range = self.config.election_timeout;
+        let min = range.min().as_nanos() as u64;
+        let max = range.max().as_nanos() as u64;
+        let timeout = self.rng.random_range(min..=max);
+        self.timers.set(
+            Timer::Election,
+            Instant::from_nanos(now.as_nanos().saturating_add(timeout)),
+        );
+    }
+
+    fn on_timer(&mut self, now: Instant, timer: Timer) {
+        match timer {
+            Timer::Election => self.on_election_timeout(now),
+            Timer::Heartbeat { term } => {
+                if term == self.term && matches!(self.role, Role::Leader(_)) {
+                    self.broadcast_append();
+                    self.timers.set(
+                        Timer::Heartbeat { term },
+                        now + self.config.heartbeat_interval,
+                    );
+                }
+            }
+            Timer::CheckQuorum { term } => {
+                if term == self.term && matches!(self.role, Role::Leader(_)) {
+                    self.check_quorum(now);
+                }
+            }
+            Timer::TransferAbort { term, target } => self.abort_transfer(term, target),
+        }
+    }
+
+    fn abort_transfer(&mut self, term: Term, target: NodeId) {
+        if term != self.term {
+            return;
+        }
+        if let Role::Leader(l) = &mut self.role
+            && l.transfer.is_some_and(|t| t.target == target)
+        {
+            l.transfer = None;
+            self.events
+                .push_back(Event::TransferAborted { target, term });
+        }
+    }
+
+    /// Appends an entry of the current term as leader and sends it out.
+    pub(crate) fn append_as_leader(&mut self, now: Instant, payload: EntryPayload) -> LogPosition {
+        let is_config = matches!(payload, EntryPayload::VoterChange(_));
+        let entry = Entry {
+            term: self.term,
+            index: self.log.last_index() + 1,
+            payload,
+        };
+        let position = entry.position();
+        self.append_entry(entry);
+        if is_config {
+            self.refresh_voters();
+        }
+        self.send_pending_appends();
+        // A single voter commits on its own fsync; nothing else to wait for.
+        self.maybe_commit(now);
+        position
+    }
+}
+
+impl Machine for Replica {
+    type Message = Message;
+    type Event = Event;
+
+    fn handle_message(&mut self, now: Instant, from: NodeId, msg: Message) {
+        self.on_message(now, from, msg);
+        self.flush();
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        for timer in self.timers.take_due(now) {
+            self.on_timer(now, timer);
+        }
+        self.flush();
+    }
+
+    fn poll_transmit(&mut self) -> Option<Transmit<Message>> {
+        self.transmits.pop_front()
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next_deadline()
+    }
+}
+
+impl Replica {
+    /// Term rules common to every message (§5.1), then dispatch.
+    fn on_message(&mut self, now: Instant, from: NodeId, msg: Message) {
+        if from == self.config.id || !self.voters.contains(from) {
+            self.count_drop(super::errors::DropReason::UnknownSender);
+            return;
+        }
+        match msg {
+            // (Pre-)vote requests decide themselves whether a higher term is adopted: a
+            // pre-vote never changes it, and the leader lease can refuse a vote.
+            Message::PreVote(req) => self.on_pre_vote(now, from, req),
+            Message::Vote(req) => self.on_vote(now, from, req),
+            Message::PreVoteResponse(resp) => self.on_pre_vote_response(now, from, resp),
+            other => {
+                let term = other.term();
+                if term < self.term {
+                    self.on_stale(from, other);
+                    return;
+                }
+                if term > self.term {
+                    let leader = match other {
+                        Message::Append(_)
+                        | Message::InstallSnapshot { .. }
+                        | Message::TimeoutNow { .. } => Some(from),
+                        _ => None,
+                    };
+                    self.become_follower(now, term, leader);
+                }
+                match other {
+                    Message::VoteResponse(resp) => self.on_vote_response(now, from, resp),
+                    Message::Append(req) => self.on_append(now, from, req),
+                    Message::AppendResponse(resp) => self.on_append_response(now, from, resp),
+                    Message::InstallSnapshot { snapshot, .. } => {
+                        self.on_install_snapshot(now, from, snapshot)
+                    }
+                    Message::TimeoutNow { .. } => self.on_timeout_now(now, from),
+                    Message::PreVote(_) | Message::Vote(_) | Message::PreVoteResponse(_) => {}
+                }
+            }
+        }
+    }
+
+    /// A message from an older term: dropped, but a deposed leader is told the current
+    /// term so it steps down instead of retrying forever.
+    fn on_stale(&mut self, from: NodeId, msg: Message) {
+        self.count_drop(super::errors::DropReason::StaleTerm);
+        if let Message::Append(_) | Message::InstallSnapshot { .. } = msg {
+            let outcome = super::messages::AppendOutcome::Rejected {
+                rejected_prev_index: 0,
+                hint_index: 0,
+            };
+            let term = self.term;
+            self.send_after_persist(
+                from,
+                Message::AppendResponse(super::messages::AppendResponse { term, outcome }),
+            );
+        }
+    }
+}
