@@ -4,5 +4,6 @@
 //! directly; protocol experiments and seed sweeps are built on it.
 #![forbid(unsafe_code)]
 
+pub mod consensus;
 pub mod model;
 pub mod stats;

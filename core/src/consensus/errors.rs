@@ -5,7 +5,7 @@ use super::storage::PersistId;
 use crate::NodeId;
 
 /// Why a client proposal was refused. No variant changes state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum ProposeError {
     /// This node does not lead; nothing changed. Retry at `leader_hint` if known.
     #[error("not the leader (term {term}, leader hint {leader_hint:?})")]
@@ -21,7 +21,7 @@ pub enum ProposeError {
 }
 
 /// Why a voter-set change was refused. No variant changes state.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum VoterChangeError {
     /// This node does not lead; nothing changed.
     #[error("not the leader (leader hint {leader_hint:?})")]
@@ -54,7 +54,7 @@ pub enum VoterChangeError {
 }
 
 /// Why a leadership transfer was refused. No variant changes state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum TransferError {
     /// This node does not lead; nothing changed.
     #[error("not the leader")]
@@ -68,7 +68,7 @@ pub enum TransferError {
 }
 
 /// Why a compaction was refused. No variant changes state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum CompactError {
     /// The snapshot would cover entries not yet applied; nothing changed.
     #[error("cannot compact up to {upto}: only {applied} applied")]
@@ -87,7 +87,7 @@ pub enum CompactError {
 }
 
 /// Why a persistence acknowledgement was refused. No variant changes state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum PersistError {
     /// The id was never issued; nothing changed.
     #[error("persist id {acknowledged:?} was never issued (last issued {last_issued:?})")]
@@ -100,7 +100,7 @@ pub enum PersistError {
 }
 
 /// Why a restart was refused. No variant changes state (no replica is built).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum RestoreError {
     /// The persisted entries are not contiguous after the snapshot, or their terms
     /// decrease.

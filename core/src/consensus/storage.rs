@@ -104,10 +104,17 @@ impl PersistedState {
         {
             return Some(s.last_term);
         }
-        self.entries
-            .iter()
-            .find(|e| e.index == index)
-            .map(|e| e.term)
+        // Entries are contiguous, so the position is arithmetic.
+        let first = self.entries.first()?.index;
+        let offset = usize::try_from(index.checked_sub(first)?).ok()?;
+        self.entries.get(offset).map(|e| e.term)
+    }
+
+    /// The durable entry at `index`, if held (not compacted).
+    pub fn entry(&self, index: u64) -> Option<&Entry> {
+        let first = self.entries.first()?.index;
+        let offset = usize::try_from(index.checked_sub(first)?).ok()?;
+        self.entries.get(offset)
     }
 
     /// Whether the entry at `index` is durable here or covered by the durable snapshot.
