@@ -75,7 +75,8 @@ pub fn chaos_link() -> LinkModel {
 pub fn run_chaos(seed: u64, voters: usize, length: ChaosLength) -> ChaosReport {
     let mut spec = ClusterSpec::new(voters);
     spec.link = chaos_link();
-    spec.fsync_delay = Duration::from_millis(2);
+    spec.fsync_delay = Duration::from_millis(1);
+    spec.fsync_jitter = Duration::from_millis(10);
     let mut cluster = Cluster::new(seed, spec);
     let ids = cluster.node_ids();
     let faulty_end = cluster.sim.now() + length.faulty;
@@ -91,7 +92,7 @@ pub fn run_chaos(seed: u64, voters: usize, length: ChaosLength) -> ChaosReport {
                 cluster.propose_at(id);
             }
         }
-        if cluster.sim.rng().random_bool(0.04) {
+        if cluster.sim.rng().random_bool(0.08) {
             inject_fault(&mut cluster, &ids);
         }
     }
@@ -124,7 +125,7 @@ fn inject_fault(cluster: &mut Cluster, ids: &[NodeId]) {
     let Some(&target) = ids.choose(cluster.sim.rng()) else {
         return;
     };
-    let kind = cluster.sim.rng().random_range(0..9u8);
+    let kind = cluster.sim.rng().random_range(0..10u8);
     match kind {
         // Crash the leader more often than a random node: that is where bugs hide.
         0 => {
@@ -152,6 +153,13 @@ fn inject_fault(cluster: &mut Cluster, ids: &[NodeId]) {
         }
         6 => cluster.sim.network_mut().heal(),
         7 => cluster.input(target, ReplicaInput::Compact),
+        8 => {
+            // A disk that stalls: fsyncs of 20-60 ms on one node.
+            let ms = cluster.sim.rng().random_range(20..=60);
+            if let Some(node) = cluster.sim.machine_mut(target) {
+                node.set_fsync_delay(Duration::from_millis(ms), Duration::from_millis(5));
+            }
+        }
         _ => {
             if let Some(leader) = cluster.leader()
                 && leader != target

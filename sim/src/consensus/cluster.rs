@@ -26,8 +26,10 @@ pub struct ClusterSpec {
     pub pre_vote: bool,
     /// Check-quorum and leader lease on.
     pub check_quorum: bool,
-    /// Time from a persist request to its fsync completion.
+    /// Time from a persist request to its fsync completion (at least).
     pub fsync_delay: Duration,
+    /// Extra fsync time, uniform per request in `[0, fsync_jitter]`.
+    pub fsync_jitter: Duration,
     /// Every link.
     pub link: LinkModel,
 }
@@ -47,6 +49,7 @@ impl ClusterSpec {
             pre_vote: true,
             check_quorum: true,
             fsync_delay: Duration::from_millis(1),
+            fsync_jitter: Duration::ZERO,
             link: LinkModel::default(),
         }
     }
@@ -121,7 +124,10 @@ impl Cluster {
             self.spec.fsync_delay,
             now,
         ) {
-            Ok(node) => node,
+            Ok(mut node) => {
+                node.set_fsync_delay(self.spec.fsync_delay, self.spec.fsync_jitter);
+                node
+            }
             Err(e) => {
                 self.checker.violations.push(super::checker::Violation {
                     at: now,

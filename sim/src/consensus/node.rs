@@ -8,7 +8,7 @@ use omnirelay_core::consensus::{
     ReplicaConfig, RestoreError, TransferError, VoterChangeError, VoterSet,
 };
 use omnirelay_core::{Instant, Machine, NodeId, Transmit};
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::model::{SimMachine, TraceHasher};
@@ -96,6 +96,8 @@ pub struct SimReplica {
     disk: PersistedState,
     unsynced: VecDeque<(Instant, PersistRequest)>,
     fsync_delay: Duration,
+    fsync_jitter: Duration,
+    disk_rng: ChaCha8Rng,
     state: AppliedState,
     now: Instant,
     events: VecDeque<NodeEvent>,
@@ -120,11 +122,14 @@ impl SimReplica {
             .unwrap_or_default();
         let rng = ChaCha8Rng::seed_from_u64(seed);
         let replica = Replica::new(config, bootstrap, disk.clone(), rng, now)?;
+        let disk_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_d15c);
         Ok(SimReplica {
             replica,
             disk,
             unsynced: VecDeque::new(),
             fsync_delay,
+            fsync_jitter: Duration::ZERO,
+            disk_rng,
             state,
             now,
             events: VecDeque::new(),
@@ -146,16 +151,21 @@ impl SimReplica {
         self.state
     }
 
-    /// Changes how long an fsync takes from now on.
-    pub fn set_fsync_delay(&mut self, delay: Duration) {
+    /// Changes how long an fsync takes from now on: `delay` plus up to `jitter`, drawn
+    /// per request (completions stay in issue order, as on one disk).
+    pub fn set_fsync_delay(&mut self, delay: Duration, jitter: Duration) {
         self.fsync_delay = delay;
+        self.fsync_jitter = jitter;
     }
 
     fn pull_events(&mut self) {
         while let Some(event) = self.replica.poll_event() {
             match &event {
                 Event::Persist(request) => {
-                    let done = self.now + self.fsync_delay;
+                    let jitter = self.fsync_jitter.as_nanos() as u64;
+                    let extra = Duration::from_nanos(self.disk_rng.random_range(0..=jitter));
+                    let after_previous = self.unsynced.back().map_or(Instant::ZERO, |(d, _)| *d);
+                    let done = (self.now + self.fsync_delay + extra).max(after_previous);
                     self.unsynced.push_back((done, request.clone()));
                 }
                 Event::Committed(entry) => {
