@@ -36,6 +36,12 @@ struct ElectionArgs {
     /// Base seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// One-way network latency range in milliseconds, `MIN-MAX` (fractions allowed).
+    #[arg(long = "one-way-ms", default_value = "6-9")]
+    one_way_ms: String,
+    /// Time an fsync takes, in milliseconds (fractions allowed).
+    #[arg(long = "fsync-ms", default_value_t = 0.5)]
+    fsync_ms: f64,
     /// Turn pre-vote off (the paper's setup had none).
     #[arg(long)]
     no_pre_vote: bool,
@@ -54,7 +60,27 @@ fn parse_range(text: &str) -> Option<ElectionTimeout> {
     ElectionTimeout::new(Duration::from_millis(a), Duration::from_millis(b))
 }
 
+fn parse_latency(text: &str) -> Option<(Duration, Duration)> {
+    let (a, b) = text.split_once('-')?;
+    let a: f64 = a.trim().parse().ok()?;
+    let b: f64 = b.trim().parse().ok()?;
+    (a >= 0.0 && a <= b).then(|| {
+        (
+            Duration::from_secs_f64(a / 1e3),
+            Duration::from_secs_f64(b / 1e3),
+        )
+    })
+}
+
 fn election(args: &ElectionArgs) -> ExitCode {
+    let Some(latency) = parse_latency(&args.one_way_ms) else {
+        eprintln!("--one-way-ms must be MIN-MAX in milliseconds with 0 <= MIN <= MAX");
+        return ExitCode::from(2);
+    };
+    if !(args.fsync_ms >= 0.0 && args.fsync_ms.is_finite()) {
+        eprintln!("--fsync-ms must be a non-negative number");
+        return ExitCode::from(2);
+    }
     let Some(timeout) = parse_range(&args.timeout_ms) else {
         eprintln!("--timeout-ms must be MIN-MAX in milliseconds with 0 < MIN <= MAX");
         return ExitCode::from(2);
@@ -63,6 +89,8 @@ fn election(args: &ElectionArgs) -> ExitCode {
     exp.voters = args.voters;
     exp.pre_vote = !args.no_pre_vote;
     exp.check_quorum = !args.no_check_quorum;
+    exp.latency = latency;
+    exp.fsync = Duration::from_secs_f64(args.fsync_ms / 1e3);
     let report = run_election_experiment(&exp);
     if args.json {
         match serde_json::to_string(&report) {

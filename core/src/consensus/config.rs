@@ -116,12 +116,12 @@ impl ElectionTimeout {
         (!min.is_zero() && min <= max).then_some(ElectionTimeout { min, max })
     }
 
-    /// The lower bound: also the leader lease and the check-quorum window.
+    /// The lower bound: also the leader lease followers grant.
     pub fn min(&self) -> Duration {
         self.min
     }
 
-    /// The upper bound: also how long a leadership transfer may take.
+    /// The upper bound: also the check-quorum window and how long a transfer may take.
     pub fn max(&self) -> Duration {
         self.max
     }
@@ -139,8 +139,9 @@ pub struct ReplicaConfig {
     pub heartbeat_interval: Duration,
     /// Run a pre-vote round before raising the term (thesis §9.6).
     pub pre_vote: bool,
-    /// Leader steps down without a majority's contact within `election_timeout.min()`,
-    /// and followers that heard a live leader that recently reject (pre)votes (§4.2.3).
+    /// Leader steps down without a majority's contact within `election_timeout.max()`,
+    /// and followers that heard a live leader within `election_timeout.min()` reject
+    /// (pre)votes (§4.2.3).
     pub check_quorum: bool,
     /// Most entries one AppendEntries carries.
     pub max_entries_per_append: usize,

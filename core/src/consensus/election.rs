@@ -298,7 +298,7 @@ impl Replica {
         if self.config.check_quorum {
             self.timers.set(
                 Timer::CheckQuorum { term },
-                now + self.config.election_timeout.min(),
+                now + self.config.election_timeout.max(),
             );
         }
         // Commits everything from earlier terms once it commits (§5.4.2, §8).
@@ -306,10 +306,14 @@ impl Replica {
     }
 
     /// Check-quorum: step down unless a majority (counting this node if it votes) was
-    /// heard from within the minimum election timeout.
+    /// heard from within the last election timeout (thesis §6.2). The window is the
+    /// maximum timeout: with the minimum, a round trip longer than it (timeouts close to
+    /// the network delay) would depose every new leader before its first acknowledgements
+    /// arrive. Leadership safety does not depend on the window; the lease followers
+    /// enforce (minimum timeout) is what keeps a partitioned node from disrupting.
     pub(crate) fn check_quorum(&mut self, now: Instant) {
         let me = self.config.id;
-        let window = self.config.election_timeout.min();
+        let window = self.config.election_timeout.max();
         let Role::Leader(l) = &self.role else {
             return;
         };

@@ -24,7 +24,7 @@ pub struct LeadershipChange {
 pub enum StepDownReason {
     /// It saw a higher term.
     HigherTerm,
-    /// Check-quorum: no contact with a majority within the minimum election timeout.
+    /// Check-quorum: no contact with a majority within the maximum election timeout.
     LostQuorum,
     /// A committed voter change removed it.
     Removed,

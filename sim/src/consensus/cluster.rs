@@ -90,7 +90,7 @@ pub struct Cluster {
 impl Cluster {
     /// Builds and starts every voter of `spec` at time zero.
     pub fn new(seed: u64, spec: ClusterSpec) -> Self {
-        let sim = Simulation::new(seed, NetworkModel::uniform(spec.link.clone()));
+        let sim = Simulation::new(seed, NetworkModel::uniform(spec.link));
         let bootstrap = spec.bootstrap();
         let mut cluster = Cluster {
             sim,

@@ -34,6 +34,8 @@ pub struct ElectionExperiment {
     pub check_quorum: bool,
     /// One-way latency range.
     pub latency: (Duration, Duration),
+    /// Time an fsync takes (votes and acknowledgements wait for it).
+    pub fsync: Duration,
 }
 
 impl ElectionExperiment {
@@ -47,6 +49,7 @@ impl ElectionExperiment {
             pre_vote: true,
             check_quorum: true,
             latency: (Duration::from_millis(6), Duration::from_millis(9)),
+            fsync: Duration::from_micros(500),
         }
     }
 }
@@ -62,6 +65,10 @@ pub struct ElectionReport {
     pub pre_vote: bool,
     /// Check-quorum on.
     pub check_quorum: bool,
+    /// One-way latency range, ms.
+    pub one_way_ms: String,
+    /// Fsync time, ms.
+    pub fsync_ms: f64,
     /// Trials run.
     pub trials: usize,
     /// Trials where no new leader won within 60 s of the crash (excluded from the figures).
@@ -110,6 +117,12 @@ pub fn run_election_experiment(exp: &ElectionExperiment) -> ElectionReport {
         ),
         pre_vote: exp.pre_vote,
         check_quorum: exp.check_quorum,
+        one_way_ms: format!(
+            "{}-{}",
+            exp.latency.0.as_secs_f64() * 1e3,
+            exp.latency.1.as_secs_f64() * 1e3
+        ),
+        fsync_ms: exp.fsync.as_secs_f64() * 1e3,
         trials: exp.trials,
         unresolved,
         median_ms: s.p50,
@@ -135,7 +148,7 @@ fn run_trial(exp: &ElectionExperiment, seed: u64) -> TrialOutcome {
     spec.heartbeat = exp.timeout.min() / 2;
     spec.pre_vote = exp.pre_vote;
     spec.check_quorum = exp.check_quorum;
-    spec.fsync_delay = Duration::from_micros(500);
+    spec.fsync_delay = exp.fsync;
     spec.link = LinkModel::uniform(exp.latency.0, exp.latency.1);
     let mut cluster = Cluster::new(seed, spec);
     let max = exp.timeout.max();

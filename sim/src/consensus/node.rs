@@ -168,10 +168,8 @@ impl SimReplica {
                     let done = (self.now + self.fsync_delay + extra).max(after_previous);
                     self.unsynced.push_back((done, request.clone()));
                 }
-                Event::Committed(entry) => {
-                    if entry.index == self.state.index + 1 {
-                        self.state.apply(entry.index, &entry.payload);
-                    }
+                Event::Committed(entry) if entry.index == self.state.index + 1 => {
+                    self.state.apply(entry.index, &entry.payload);
                 }
                 Event::SnapshotInstalled { data, .. } => {
                     if let Some(state) = AppliedState::from_bytes(data) {
