@@ -1,14 +1,15 @@
-//! Seed sweeps of a cluster under chaos: election safety (at most one leader per term,
-//! invariant 1, Raft §5.2), committed entries never lost or changed across crashes
-//! (invariant 2, §5.4), Log Matching (§5.3), Leader Completeness (§5.4), commit only
-//! after majority persistence, and every acknowledged proposal exactly once at its index.
+//! Seed sweeps of 3- and 5-voter clusters under crashes (unsynced writes lost), restarts,
+//! partitions, one-way cuts, stalled disks, loss, duplication, reordering, compactions and
+//! leadership transfers, with a client workload (`omnirelay_sim::consensus::run_chaos`).
+//! Each sweep runs once per binary; every test below checks one property over all of it.
 //!
 //! `OMNIRELAY_SEEDS=5000` widens the sweeps (nightly); a failing seed prints the command
 //! that replays it.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use omnirelay_sim::consensus::{ChaosLength, ChaosReport, run_chaos};
+use omnirelay_sim::consensus::{ChaosLength, ChaosReport, ViolationKind, run_chaos};
 
 const DEFAULT_SEEDS: u64 = 500;
 
@@ -19,45 +20,102 @@ fn seeds() -> u64 {
         .unwrap_or(DEFAULT_SEEDS)
 }
 
-fn assert_clean(report: &ChaosReport) {
-    assert!(
-        report.violations.is_empty(),
-        "seed {} ({} voters) broke an invariant: {:#?}\nreplay: {}",
-        report.seed,
-        report.voters,
-        report.violations,
-        report.replay_command()
-    );
+fn sweep(voters: usize) -> &'static [ChaosReport] {
+    static THREE: OnceLock<Vec<ChaosReport>> = OnceLock::new();
+    static FIVE: OnceLock<Vec<ChaosReport>> = OnceLock::new();
+    let (cell, first) = match voters {
+        3 => (&THREE, 0),
+        _ => (&FIVE, 1_000_000),
+    };
+    cell.get_or_init(|| {
+        (first..first + seeds())
+            .map(|seed| run_chaos(seed, voters, ChaosLength::default()))
+            .collect()
+    })
 }
 
-fn sweep(voters: usize, first_seed: u64) {
-    let mut committed = 0;
-    let mut acknowledged = 0;
-    let mut snapshots = 0;
-    for seed in first_seed..first_seed + seeds() {
-        let report = run_chaos(seed, voters, ChaosLength::default());
-        assert_clean(&report);
-        committed += report.committed;
-        acknowledged += report.acknowledged;
-        snapshots += report.snapshots_installed;
+/// Fails with the replay command of the first seed that broke one of `kinds`.
+fn assert_no(kinds: &[ViolationKind]) {
+    for voters in [3, 5] {
+        for report in sweep(voters) {
+            let broken: Vec<_> = report
+                .violations
+                .iter()
+                .filter(|v| kinds.contains(&v.kind))
+                .collect();
+            assert!(
+                broken.is_empty(),
+                "seed {} ({voters} voters): {broken:#?}\nreplay: {}",
+                report.seed,
+                report.replay_command()
+            );
+        }
     }
-    // The sweep must actually exercise something: commits and snapshot installs happen.
-    assert!(committed > 0 && acknowledged > 0, "nothing was committed");
-    assert!(snapshots > 0, "no follower ever installed a snapshot");
-    println!(
-        "{voters} voters, {} seeds: {committed} entries committed, {acknowledged} proposals acknowledged, {snapshots} snapshots installed",
-        seeds()
-    );
 }
 
 #[test]
-fn three_voters_keep_every_safety_invariant_under_crashes_partitions_and_loss() {
-    sweep(3, 0);
+fn election_safety_at_most_one_leader_per_term() {
+    // Raft §5.2, ARCHITECTURE invariant 1.
+    assert_no(&[ViolationKind::TwoLeaders, ViolationKind::SplitBrain]);
 }
 
 #[test]
-fn five_voters_keep_every_safety_invariant_under_crashes_partitions_and_loss() {
-    sweep(5, 1_000_000);
+fn log_matching_two_logs_agreeing_on_an_entry_agree_on_all_before_it() {
+    // Raft §5.3.
+    assert_no(&[ViolationKind::LogMatching]);
+}
+
+#[test]
+fn leader_completeness_every_new_leader_holds_every_committed_entry() {
+    // Raft §5.4.
+    assert_no(&[ViolationKind::LeaderIncomplete]);
+}
+
+#[test]
+fn committed_entries_are_never_lost_or_changed_across_crashes() {
+    // Raft §5.4.3 (state machine safety), ARCHITECTURE invariant 2.
+    assert_no(&[
+        ViolationKind::CommittedChanged,
+        ViolationKind::StateDiverged,
+        ViolationKind::CommitLost,
+        ViolationKind::RestoreFailed,
+    ]);
+}
+
+#[test]
+fn entries_commit_only_once_a_majority_holds_them_durably() {
+    assert_no(&[ViolationKind::CommittedUnderReplicated]);
+}
+
+#[test]
+fn every_acknowledged_proposal_appears_exactly_once_at_its_index() {
+    assert_no(&[
+        ViolationKind::AcknowledgedMisplaced,
+        ViolationKind::DuplicateCommand,
+    ]);
+}
+
+#[test]
+fn a_leader_is_elected_and_commits_once_faults_heal() {
+    assert_no(&[ViolationKind::NoLeaderAfterHealing]);
+}
+
+#[test]
+fn the_sweeps_exercise_elections_commits_and_snapshot_installs() {
+    // A sweep that never elects, commits or installs a snapshot proves nothing.
+    for voters in [3, 5] {
+        let reports = sweep(voters);
+        let terms: usize = reports.iter().map(|r| r.terms_led).sum();
+        let acknowledged: usize = reports.iter().map(|r| r.acknowledged).sum();
+        let snapshots: usize = reports.iter().map(|r| r.snapshots_installed).sum();
+        println!(
+            "{voters} voters, {} seeds: {terms} terms led, {acknowledged} proposals acknowledged, {snapshots} snapshots installed",
+            reports.len()
+        );
+        assert!(terms > 2 * reports.len(), "too few leader changes");
+        assert!(acknowledged > 0, "nothing was acknowledged");
+        assert!(snapshots > 0, "no follower ever installed a snapshot");
+    }
 }
 
 #[test]
@@ -91,7 +149,12 @@ fn replays_a_chosen_seed() {
             "seed {seed}: trace_hash {:016x}, {} terms led, {} committed",
             report.trace_hash, report.terms_led, report.committed
         );
-        assert_clean(&report);
+        assert!(
+            report.violations.is_empty(),
+            "seed {seed}: {:#?}\nreplay: {}",
+            report.violations,
+            report.replay_command()
+        );
     }
 }
 

@@ -4,15 +4,48 @@
 
 use std::collections::BTreeMap;
 
-use omnirelay_core::consensus::{Entry, Event, LogPosition, PersistedState, Term};
+use omnirelay_core::consensus::{
+    Entry, Event, LogPosition, PersistedState, ProposeError, Term, TransferError, VoterChangeError,
+};
 use omnirelay_core::{Instant, NodeId};
 
 use super::node::{NodeEvent, SimReplica, command_seq};
 use crate::model::{Observer, Simulation};
 
+/// Which property broke.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ViolationKind {
+    /// Two nodes declared themselves leader of one term (election safety, invariant 1).
+    TwoLeaders,
+    /// A replica saw two leaders claim one term.
+    SplitBrain,
+    /// An index was applied with different entries (state machine safety, invariant 2).
+    CommittedChanged,
+    /// The state machines' digests differ at one index.
+    StateDiverged,
+    /// After healing, the leader had not committed everything once committed.
+    CommitLost,
+    /// A leader lacked a committed entry (Leader Completeness, §5.4).
+    LeaderIncomplete,
+    /// An entry was committed while fewer than a majority held it durably.
+    CommittedUnderReplicated,
+    /// A command was committed at two indexes.
+    DuplicateCommand,
+    /// An acknowledged proposal was found elsewhere than its index, or another entry at it.
+    AcknowledgedMisplaced,
+    /// Two logs agree on an entry but differ before it (Log Matching, §5.3).
+    LogMatching,
+    /// No leader once faults healed (liveness).
+    NoLeaderAfterHealing,
+    /// A node could not restart from its own disk.
+    RestoreFailed,
+}
+
 /// A broken property, with when and where it was seen.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
+    /// Which property.
+    pub kind: ViolationKind,
     /// Simulated time.
     pub at: Instant,
     /// What broke.
@@ -45,15 +78,21 @@ pub struct ConsensusChecker {
     pub snapshots_installed: Vec<(Instant, NodeId, u64)>,
     /// Transfers aborted: (time, leader, target).
     pub transfers_aborted: Vec<(Instant, NodeId, NodeId)>,
+    /// Proposals refused: (command number, why).
+    pub refused: Vec<(u64, ProposeError)>,
+    /// Answers to voter-set change proposals.
+    pub voter_changes: Vec<Result<LogPosition, VoterChangeError>>,
+    /// Answers to transfer requests.
+    pub transfers: Vec<Result<(), TransferError>>,
     /// What broke.
     pub violations: Vec<Violation>,
 }
 
 impl ConsensusChecker {
-    fn violation(&mut self, at: Instant, what: String) {
+    pub(crate) fn violation(&mut self, kind: ViolationKind, at: Instant, what: String) {
         // Keep the first few: one bug tends to repeat on every later step.
         if self.violations.len() < 20 {
-            self.violations.push(Violation { at, what });
+            self.violations.push(Violation { kind, at, what });
         }
     }
 
@@ -85,7 +124,7 @@ impl ConsensusChecker {
                     "n{} applied {:?} at index {} where {:?} was committed",
                     node.0, entry, entry.index, known
                 );
-                self.violation(now, what);
+                self.violation(ViolationKind::CommittedChanged, now, what);
             }
             Some(_) => {}
             None => {
@@ -105,7 +144,7 @@ impl ConsensusChecker {
                             "index {} (term {}) committed with only {durable} durable copies",
                             entry.index, entry.term
                         );
-                        self.violation(now, what);
+                        self.violation(ViolationKind::CommittedUnderReplicated, now, what);
                     }
                 }
                 self.committed.insert(entry.index, entry.clone());
@@ -115,7 +154,7 @@ impl ConsensusChecker {
             match self.command_index.get(&seq) {
                 Some(&index) if index != entry.index => {
                     let what = format!("command {seq} committed at {index} and {}", entry.index);
-                    self.violation(now, what);
+                    self.violation(ViolationKind::DuplicateCommand, now, what);
                 }
                 Some(_) => {}
                 None => {
@@ -130,7 +169,7 @@ impl ConsensusChecker {
                     "command {seq} accepted at {pos:?}, committed at {}",
                     entry.index
                 );
-                self.violation(now, what);
+                self.violation(ViolationKind::AcknowledgedMisplaced, now, what);
             }
         }
         if let Some(machine) = sim.machine(node) {
@@ -139,7 +178,7 @@ impl ConsensusChecker {
                 match self.digests.get(&state.index) {
                     Some(&d) if d != state.digest => {
                         let what = format!("state machines diverge at index {}", state.index);
-                        self.violation(now, what);
+                        self.violation(ViolationKind::StateDiverged, now, what);
                     }
                     Some(_) => {}
                     None => {
@@ -168,7 +207,7 @@ impl ConsensusChecker {
                 node.0,
                 replica.term()
             );
-            self.violation(sim.now(), what);
+            self.violation(ViolationKind::LeaderIncomplete, sim.now(), what);
         }
     }
 
@@ -184,7 +223,11 @@ impl ConsensusChecker {
             .max_by_key(|(_, m)| m.replica().term())
             .map(|(id, _)| id);
         let Some(leader) = leader else {
-            self.violation(now, "no leader after healing".to_owned());
+            self.violation(
+                ViolationKind::NoLeaderAfterHealing,
+                now,
+                "no leader after healing".to_owned(),
+            );
             return;
         };
         self.check_leader_log(sim, leader, "after healing");
@@ -197,7 +240,7 @@ impl ConsensusChecker {
                 leader.0,
                 m.replica().commit_index()
             );
-            self.violation(now, what);
+            self.violation(ViolationKind::CommitLost, now, what);
         }
         let acknowledged: Vec<(u64, LogPosition)> = self.acknowledged().collect();
         for (id, m) in sim.machines() {
@@ -210,7 +253,7 @@ impl ConsensusChecker {
                             "n{} holds {:?} at index {} of acknowledged command {seq}",
                             id.0, held, pos.index
                         );
-                        self.violation(now, what);
+                        self.violation(ViolationKind::AcknowledgedMisplaced, now, what);
                     }
                 }
             }
@@ -222,7 +265,7 @@ impl ConsensusChecker {
                     && let Some(index) = log_matching_violation(ma, mb)
                 {
                     let what = format!("n{} and n{} break Log Matching at {index}", a.0, b.0);
-                    self.violation(now, what);
+                    self.violation(ViolationKind::LogMatching, now, what);
                 }
             }
         }
@@ -255,7 +298,7 @@ impl Observer<SimReplica> for ConsensusChecker {
                                 "two leaders in {}: n{} and n{}",
                                 change.term, other.0, node.0
                             );
-                            self.violation(now, what);
+                            self.violation(ViolationKind::TwoLeaders, now, what);
                         }
                         Some(_) => {}
                         None => {
@@ -272,7 +315,7 @@ impl Observer<SimReplica> for ConsensusChecker {
             }) => {
                 self.split_brain_events += 1;
                 let what = format!("split brain in {term}: n{} and n{}", first.0, second.0);
-                self.violation(now, what);
+                self.violation(ViolationKind::SplitBrain, now, what);
             }
             NodeEvent::Raft(Event::Committed(entry)) => self.on_committed(sim, node, entry),
             NodeEvent::Raft(Event::SteppedDown { term, .. }) => {
@@ -290,6 +333,12 @@ impl Observer<SimReplica> for ConsensusChecker {
             } => {
                 self.accepted.insert(*seq, *pos);
             }
+            NodeEvent::Proposed {
+                seq,
+                result: Err(e),
+            } => self.refused.push((*seq, *e)),
+            NodeEvent::VotersProposed(result) => self.voter_changes.push(result.clone()),
+            NodeEvent::TransferStarted(result) => self.transfers.push(*result),
             _ => {}
         }
     }

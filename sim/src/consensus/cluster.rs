@@ -9,7 +9,7 @@ use omnirelay_core::consensus::{
 use omnirelay_core::{Instant, NodeId};
 use rand::Rng;
 
-use super::checker::ConsensusChecker;
+use super::checker::{ConsensusChecker, ViolationKind};
 use super::node::{ReplicaInput, SimReplica};
 use crate::model::{LinkModel, NetworkModel, Simulation};
 
@@ -129,10 +129,11 @@ impl Cluster {
                 node
             }
             Err(e) => {
-                self.checker.violations.push(super::checker::Violation {
-                    at: now,
-                    what: format!("n{} cannot restart from its disk: {e}", id.0),
-                });
+                self.checker.violation(
+                    ViolationKind::RestoreFailed,
+                    now,
+                    format!("n{} cannot restart from its disk: {e}", id.0),
+                );
                 // Keep the run going with an empty replica so the report is complete.
                 match SimReplica::start(
                     config,

@@ -187,7 +187,7 @@ fn outcome(cluster: &Cluster, election: Option<Duration>) -> TrialOutcome {
             .checker
             .violations
             .iter()
-            .filter(|v| v.what.starts_with("two leaders"))
+            .filter(|v| v.kind == super::checker::ViolationKind::TwoLeaders)
             .count(),
         split_brain: cluster.checker.split_brain_events,
         trace_hash: cluster.sim.trace_hash(),

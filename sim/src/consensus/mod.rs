@@ -8,7 +8,7 @@ mod election;
 mod node;
 
 pub use chaos::{ChaosLength, ChaosReport, chaos_link, run_chaos};
-pub use checker::{ConsensusChecker, Violation};
+pub use checker::{ConsensusChecker, Violation, ViolationKind};
 pub use cluster::{Cluster, ClusterSpec};
 pub use election::{ElectionExperiment, ElectionReport, run_election_experiment};
 pub use node::{AppliedState, NodeEvent, ReplicaInput, SimReplica, command, command_seq};
