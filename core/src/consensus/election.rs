@@ -1,12 +1,17 @@
 //! Leader election: randomized timeouts, pre-vote (thesis §9.6), votes (§5.2), the
 //! leader lease and check-quorum (thesis §4.2.3, §6.2), and voter priority.
 //!
-//! Priority rule: a voter whose log is exactly as up to date as a candidate's (same last
-//! term and index), and whose own priority is higher and non-zero, refuses that
-//! candidate's (pre-)vote and campaigns itself at once. So among equally up-to-date
-//! candidates the highest priority wins, while a more up-to-date log always beats
-//! priority (safety first). A priority-0 voter never campaigns. Transfers (TimeoutNow)
-//! bypass the preference: the leader already chose.
+//! Priority rule, in two parts. (1) A lower-priority voter delays its campaign: after its
+//! randomized timeout it waits one more step per distinct priority level above its own
+//! (a step is the timeout spread plus half the minimum timeout), so a live
+//! higher-priority voter times out, asks and wins first. (2) A voter whose log is exactly
+//! as up to date as a candidate's (same last term and index), and whose own priority is
+//! higher and non-zero, refuses that candidate's (pre-)vote and campaigns itself at once.
+//! So among equally up-to-date candidates the highest priority wins, while a more
+//! up-to-date log always beats priority (safety first); if the top voters are down, the
+//! next level campaigns one step later. A priority-0 voter never campaigns. Transfers
+//! (TimeoutNow) bypass both: the leader already chose. With equal priorities (the
+//! default) there is no delay at all.
 
 use std::collections::BTreeSet;
 
@@ -300,6 +305,8 @@ impl Replica {
                 Timer::CheckQuorum { term },
                 now + self.config.election_timeout.max(),
             );
+            // Later checks run every heartbeat, so a cut-off leader steps down within one
+            // window (plus a heartbeat) of its last contact, not two.
         }
         // Commits everything from earlier terms once it commits (§5.4.2, §8).
         self.append_as_leader(now, EntryPayload::Noop);
@@ -329,7 +336,8 @@ impl Replica {
             .count();
         if heard >= self.voters.quorum() {
             let term = self.term;
-            self.timers.set(Timer::CheckQuorum { term }, now + window);
+            let every = self.config.heartbeat_interval.min(window);
+            self.timers.set(Timer::CheckQuorum { term }, now + every);
         } else {
             self.step_down(now, StepDownReason::LostQuorum);
         }

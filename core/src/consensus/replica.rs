@@ -607,15 +607,36 @@ impl Replica {
     // ---- timers -----------------------------------------------------------------------
 
     /// Arms the election timer at a fresh random point of the configured range.
+    /// The randomized timeout is followed by a priority delay (see `election` docs).
     pub(crate) fn reset_election_timer(&mut self, now: Instant) {
         let range = self.config.election_timeout;
         let min = range.min().as_nanos() as u64;
         let max = range.max().as_nanos() as u64;
         let timeout = self.rng.random_range(min..=max);
+        let delay = self.priority_delay().as_nanos() as u64;
         self.timers.set(
             Timer::Election,
-            Instant::from_nanos(now.as_nanos().saturating_add(timeout)),
+            Instant::from_nanos(now.as_nanos().saturating_add(timeout).saturating_add(delay)),
         );
+    }
+
+    /// How much longer than the randomized timeout this voter waits before campaigning:
+    /// one step per distinct priority level above its own among the voters, a step being
+    /// long enough (the timeout spread plus half the minimum) for a live higher-priority
+    /// voter to time out, ask and win first.
+    pub(crate) fn priority_delay(&self) -> std::time::Duration {
+        let Some(mine) = self.my_priority() else {
+            return std::time::Duration::ZERO;
+        };
+        let above: BTreeSet<Priority> = self
+            .voters
+            .ids()
+            .filter_map(|id| self.voters.priority(id))
+            .filter(|&p| p > mine)
+            .collect();
+        let range = self.config.election_timeout;
+        let step = (range.max() - range.min()) + range.min() / 2;
+        step * u32::try_from(above.len()).unwrap_or(u32::MAX)
     }
 
     fn on_timer(&mut self, now: Instant, timer: Timer) {
