@@ -135,6 +135,11 @@ impl Replica {
             from,
             Message::PreVoteResponse(VoteResponse { term, granted }),
         );
+        if granted && matches!(self.role, Role::Follower) {
+            // Give the candidate we back a head start instead of racing it with our own
+            // campaign (which would split the vote); its vote request follows shortly.
+            self.reset_election_timer(now);
+        }
         if fresh && yields && !lease && matches!(self.role, Role::Follower) {
             self.leader = None;
             self.leaderless_since.get_or_insert(now);
