@@ -252,6 +252,12 @@ impl Replica {
         &self.voters
     }
 
+    /// Where a client should retry: the known leader, unless that is this node (which
+    /// then just stepped down in this term).
+    pub fn leader_hint(&self) -> Option<NodeId> {
+        self.leader.filter(|&l| l != self.config.id)
+    }
+
     /// Messages dropped, by reason.
     pub fn drops(&self) -> &BTreeMap<DropReason, u64> {
         &self.drops
@@ -291,7 +297,7 @@ impl Replica {
                 Ok(position)
             }
             _ => Err(ProposeError::NotLeader {
-                leader_hint: self.leader,
+                leader_hint: self.leader_hint(),
                 term: self.term,
             }),
         }
@@ -307,7 +313,7 @@ impl Replica {
     ) -> Result<LogPosition, VoterChangeError> {
         let Role::Leader(l) = &self.role else {
             return Err(VoterChangeError::NotLeader {
-                leader_hint: self.leader,
+                leader_hint: self.leader_hint(),
             });
         };
         if l.transfer.is_some() {

@@ -71,7 +71,8 @@ pub struct ElectionReport {
     pub fsync_ms: f64,
     /// Trials run.
     pub trials: usize,
-    /// Trials where no new leader won within 60 s of the crash (excluded from the figures).
+    /// Trials where no leader won within 60 s, either the first one or the one after the
+    /// crash (excluded from the figures).
     pub unresolved: usize,
     /// Median time to elect a new leader.
     pub median_ms: f64,
