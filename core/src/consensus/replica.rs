@@ -12,7 +12,7 @@ use super::errors::{
 };
 use super::events::Event;
 use super::log::{Entry, EntryPayload, LogPosition, ReplicatedLog, Term};
-use super::messages::Message;
+use super::messages::{AppendOutcome, AppendResponse, Message};
 use super::progress::Progress;
 use super::snapshot::Snapshot;
 use super::storage::{HardState, PersistId, PersistRequest, PersistedState};
@@ -732,7 +732,7 @@ impl Replica {
     /// Term rules common to every message (§5.1), then dispatch.
     fn on_message(&mut self, now: Instant, from: NodeId, msg: Message) {
         if from == self.config.id || !self.voters.contains(from) {
-            self.count_drop(super::errors::DropReason::UnknownSender);
+            self.count_drop(DropReason::UnknownSender);
             return;
         }
         match msg {
@@ -773,16 +773,16 @@ impl Replica {
     /// A message from an older term: dropped, but a deposed leader is told the current
     /// term so it steps down instead of retrying forever.
     fn on_stale(&mut self, from: NodeId, msg: Message) {
-        self.count_drop(super::errors::DropReason::StaleTerm);
+        self.count_drop(DropReason::StaleTerm);
         if let Message::Append(_) | Message::InstallSnapshot { .. } = msg {
-            let outcome = super::messages::AppendOutcome::Rejected {
+            let outcome = AppendOutcome::Rejected {
                 rejected_prev_index: 0,
                 hint_index: 0,
             };
             let term = self.term;
             self.send_after_persist(
                 from,
-                Message::AppendResponse(super::messages::AppendResponse { term, outcome }),
+                Message::AppendResponse(AppendResponse { term, outcome }),
             );
         }
     }
