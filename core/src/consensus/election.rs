@@ -153,14 +153,14 @@ impl Replica {
             return;
         }
         let wanted = self.term.next();
-        let quorum = self.voters.quorum();
         let Role::PreCandidate { granted } = &mut self.role else {
             self.count_drop(DropReason::UnexpectedRole);
             return;
         };
         if resp.granted && resp.term == wanted {
             granted.insert(from);
-            if granted.len() >= quorum {
+            let granted = granted.clone();
+            if self.votes_among_voters(&granted) >= self.voters.quorum() {
                 self.start_election(now, false);
             }
         }
@@ -212,14 +212,14 @@ impl Replica {
     }
 
     pub(crate) fn on_vote_response(&mut self, now: Instant, from: NodeId, resp: VoteResponse) {
-        let quorum = self.voters.quorum();
         let Role::Candidate { granted } = &mut self.role else {
             self.count_drop(DropReason::UnexpectedRole);
             return;
         };
         if resp.granted {
             granted.insert(from);
-            if granted.len() >= quorum {
+            let granted = granted.clone();
+            if self.votes_among_voters(&granted) >= self.voters.quorum() {
                 self.become_leader(now);
             }
         }

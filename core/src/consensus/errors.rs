@@ -116,7 +116,8 @@ pub enum RestoreError {
 pub enum DropReason {
     /// Its term is older than ours.
     StaleTerm,
-    /// The sender is not a voter (or is this node).
+    /// The sender is this node, or no configuration this replica has seen names it (a
+    /// leader's AppendEntries/InstallSnapshot excepted: a new server must take them).
     UnknownSender,
     /// It names indexes we cannot hold (not contiguous, beyond the end).
     OutOfRangeIndex,

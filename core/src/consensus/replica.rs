@@ -112,6 +112,8 @@ pub struct Replica {
     pub(crate) snapshot: Option<Snapshot>,
     bootstrap_voters: VoterSet,
     pub(crate) voters: VoterSet,
+    /// Every node any configuration this replica has seen names (only grows).
+    known_nodes: BTreeSet<NodeId>,
     /// Index of the configuration entry in effect (0: snapshot or bootstrap set).
     pub(crate) voters_index: u64,
     pub(crate) commit_index: u64,
@@ -165,6 +167,7 @@ impl Replica {
             log,
             snapshot: persisted.snapshot,
             voters: bootstrap_voters.clone(),
+            known_nodes: bootstrap_voters.ids().collect(),
             bootstrap_voters,
             voters_index: 0,
             commit_index: snap_index,
@@ -250,6 +253,14 @@ impl Replica {
     /// The voter set in effect.
     pub fn voters(&self) -> &VoterSet {
         &self.voters
+    }
+
+    /// How many of `granted` are voters of the configuration in effect.
+    pub(crate) fn votes_among_voters(&self, granted: &BTreeSet<NodeId>) -> usize {
+        granted
+            .iter()
+            .filter(|&&id| self.voters.contains(id))
+            .count()
     }
 
     /// Where a client should retry: the known leader, unless that is this node (which
@@ -581,6 +592,17 @@ impl Replica {
                     .map_or_else(|| self.bootstrap_voters.clone(), |s| s.voters.clone()),
             )
         });
+        let configured: Vec<NodeId> = self
+            .log
+            .iter_from(self.log.snapshot_index() + 1)
+            .filter_map(|e| match &e.payload {
+                EntryPayload::VoterChange(v) => Some(v.ids().collect::<Vec<_>>()),
+                _ => None,
+            })
+            .flatten()
+            .chain(self.snapshot.iter().flat_map(|s| s.voters.ids()))
+            .collect();
+        self.known_nodes.extend(configured);
         if index == self.voters_index && voters == self.voters {
             return;
         }
@@ -731,7 +753,14 @@ impl Machine for Replica {
 impl Replica {
     /// Term rules common to every message (§5.1), then dispatch.
     fn on_message(&mut self, now: Instant, from: NodeId, msg: Message) {
-        if from == self.config.id || !self.voters.contains(from) {
+        // Requests are processed without consulting the current configuration (thesis
+        // §4.1): a server being added, or one whose configuration is stale, must take
+        // entries from a leader it does not list, and vote for a candidate it does not
+        // list, or a cluster whose members' configurations disagree can stall. Removed
+        // servers are kept from disrupting by the lease and pre-vote instead; only nodes
+        // that no configuration ever named are dropped (leaders' appends excepted).
+        let from_leader = matches!(msg, Message::Append(_) | Message::InstallSnapshot { .. });
+        if from == self.config.id || !(self.known_nodes.contains(&from) || from_leader) {
             self.count_drop(DropReason::UnknownSender);
             return;
         }
