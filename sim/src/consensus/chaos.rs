@@ -73,6 +73,21 @@ pub fn chaos_link() -> LinkModel {
 
 /// Runs one seed and checks every invariant.
 pub fn run_chaos(seed: u64, voters: usize, length: ChaosLength) -> ChaosReport {
+    let cluster = run_chaos_cluster(seed, voters, length);
+    ChaosReport {
+        seed,
+        voters,
+        trace_hash: cluster.sim.trace_hash(),
+        terms_led: cluster.checker.leaders.len(),
+        committed: cluster.checker.committed.len(),
+        acknowledged: cluster.checker.acknowledged().count(),
+        snapshots_installed: cluster.checker.snapshots_installed.len(),
+        violations: cluster.checker.violations.clone(),
+    }
+}
+
+/// [`run_chaos`], returning the cluster itself for inspection (debugging a seed).
+pub fn run_chaos_cluster(seed: u64, voters: usize, length: ChaosLength) -> Cluster {
     let mut spec = ClusterSpec::new(voters);
     spec.link = chaos_link();
     spec.fsync_delay = Duration::from_millis(1);
@@ -109,23 +124,14 @@ pub fn run_chaos(seed: u64, voters: usize, length: ChaosLength) -> ChaosReport {
     }
     cluster.run_until(calm_end);
     cluster.checker.check_settled(&cluster.sim);
-    ChaosReport {
-        seed,
-        voters,
-        trace_hash: cluster.sim.trace_hash(),
-        terms_led: cluster.checker.leaders.len(),
-        committed: cluster.checker.committed.len(),
-        acknowledged: cluster.checker.acknowledged().count(),
-        snapshots_installed: cluster.checker.snapshots_installed.len(),
-        violations: cluster.checker.violations.clone(),
-    }
+    cluster
 }
 
 fn inject_fault(cluster: &mut Cluster, ids: &[NodeId]) {
     let Some(&target) = ids.choose(cluster.sim.rng()) else {
         return;
     };
-    let kind = cluster.sim.rng().random_range(0..10u8);
+    let kind = cluster.sim.rng().random_range(0..11u8);
     match kind {
         // Crash the leader more often than a random node: that is where bugs hide.
         0 => {
@@ -160,12 +166,34 @@ fn inject_fault(cluster: &mut Cluster, ids: &[NodeId]) {
                 node.set_fsync_delay(Duration::from_millis(ms), Duration::from_millis(5));
             }
         }
-        _ => {
+        9 => {
             if let Some(leader) = cluster.leader()
                 && leader != target
             {
                 cluster.input(leader, ReplicaInput::Transfer(target));
             }
         }
+        _ => change_voters(cluster, ids, target),
     }
+}
+
+/// One server at a time: removes `target` when every node votes, otherwise adds back a
+/// node that was removed. The leader may remove itself.
+fn change_voters(cluster: &mut Cluster, ids: &[NodeId], target: NodeId) {
+    let Some(leader) = cluster.leader() else {
+        return;
+    };
+    let Some(voters) = cluster
+        .sim
+        .machine(leader)
+        .map(|m| m.replica().voters().clone())
+    else {
+        return;
+    };
+    let missing = ids.iter().copied().find(|&id| !voters.contains(id));
+    let next = match missing {
+        Some(id) => voters.with_voter(id, omnirelay_core::consensus::Priority(1)),
+        None => voters.without_voter(target),
+    };
+    cluster.input(leader, ReplicaInput::ChangeVoters(next));
 }

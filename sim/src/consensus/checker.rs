@@ -68,6 +68,8 @@ pub struct ConsensusChecker {
     pub digests: BTreeMap<u64, u64>,
     /// Durable state of crashed nodes (what a restart will read).
     pub crashed_disks: BTreeMap<NodeId, PersistedState>,
+    /// Highest index whose commit was checked for majority durability.
+    pub durability_checked_through: u64,
     /// Split-brain events raised by replicas.
     pub split_brain_events: u64,
     /// Every `LeaderChanged` event: (time, node that saw it, term, leader).
@@ -128,25 +130,6 @@ impl ConsensusChecker {
             }
             Some(_) => {}
             None => {
-                // First time anyone applies it: a majority of voters must hold it durably
-                // already (commit only after majority persistence, §5.4 + our fsync rule).
-                if let Some(machine) = sim.machine(node) {
-                    let voters = machine.replica().voters().clone();
-                    let durable = voters
-                        .ids()
-                        .filter(|&id| {
-                            self.disk_of(sim, id)
-                                .is_some_and(|d| d.covers(entry.index, entry.term))
-                        })
-                        .count();
-                    if durable < voters.quorum() {
-                        let what = format!(
-                            "index {} (term {}) committed with only {durable} durable copies",
-                            entry.index, entry.term
-                        );
-                        self.violation(ViolationKind::CommittedUnderReplicated, now, what);
-                    }
-                }
                 self.committed.insert(entry.index, entry.clone());
             }
         }
@@ -243,7 +226,13 @@ impl ConsensusChecker {
             self.violation(ViolationKind::CommitLost, now, what);
         }
         let acknowledged: Vec<(u64, LogPosition)> = self.acknowledged().collect();
-        for (id, m) in sim.machines() {
+        // A server removed from the cluster stops receiving entries, so its stale
+        // uncommitted suffix may differ: only the voters of the final configuration count.
+        let final_voters = sim
+            .machine(leader)
+            .map(|m| m.replica().voters().clone())
+            .unwrap_or_default();
+        for (id, m) in sim.machines().filter(|(id, _)| final_voters.contains(*id)) {
             for &(seq, pos) in &acknowledged {
                 let in_log = m.replica().entry(pos.index);
                 let on_disk = m.disk().entry(pos.index);
@@ -284,7 +273,56 @@ fn log_matching_violation(a: &SimReplica, b: &SimReplica) -> Option<u64> {
     (floor + 1..=agree).find(|&i| ra.entry(i) != rb.entry(i))
 }
 
+impl ConsensusChecker {
+    /// Commit only after majority persistence: whenever a leader's commit index moves,
+    /// a majority of the voter set it committed under must hold each newly committed
+    /// entry on disk already. (Checked at the leader, at that moment: a follower may
+    /// apply later, under a voter set that has changed since.)
+    fn check_leader_commits(&mut self, sim: &Simulation<SimReplica>) {
+        for (id, machine) in sim.machines() {
+            let replica = machine.replica();
+            if replica.current_fencing_token().is_none()
+                || replica.commit_index() <= self.durability_checked_through
+            {
+                continue;
+            }
+            let voters = replica.voters().clone();
+            let from = (self.durability_checked_through + 1).max(replica.snapshot_index() + 1);
+            let mut short = None;
+            for index in from..=replica.commit_index() {
+                let Some(entry) = replica.entry(index) else {
+                    continue;
+                };
+                let durable = voters
+                    .ids()
+                    .filter(|&v| {
+                        self.disk_of(sim, v)
+                            .is_some_and(|d| d.covers(index, entry.term))
+                    })
+                    .count();
+                if durable < voters.quorum() {
+                    short = Some((index, entry.term, durable));
+                    break;
+                }
+            }
+            self.durability_checked_through = replica.commit_index();
+            if let Some((index, term, durable)) = short {
+                let what = format!(
+                    "leader n{} committed index {index} ({term}) with {durable} durable copies among {} voters",
+                    id.0,
+                    voters.len()
+                );
+                self.violation(ViolationKind::CommittedUnderReplicated, sim.now(), what);
+            }
+        }
+    }
+}
+
 impl Observer<SimReplica> for ConsensusChecker {
+    fn after_step(&mut self, sim: &Simulation<SimReplica>) {
+        self.check_leader_commits(sim);
+    }
+
     fn on_event(&mut self, sim: &mut Simulation<SimReplica>, node: NodeId, event: &NodeEvent) {
         let now = sim.now();
         match event {

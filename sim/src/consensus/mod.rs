@@ -7,7 +7,7 @@ mod cluster;
 mod election;
 mod node;
 
-pub use chaos::{ChaosLength, ChaosReport, chaos_link, run_chaos};
+pub use chaos::{ChaosLength, ChaosReport, chaos_link, run_chaos, run_chaos_cluster};
 pub use checker::{ConsensusChecker, Violation, ViolationKind};
 pub use cluster::{Cluster, ClusterSpec};
 pub use election::{ElectionExperiment, ElectionReport, run_election_experiment};
