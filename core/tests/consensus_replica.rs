@@ -515,6 +515,42 @@ fn arbitrary_messages_never_panic_or_break_local_invariants() {
 }
 
 #[test]
+fn absurd_indexes_and_terms_never_panic() {
+    let mut r = replica(N2, 15, PersistedState::default());
+    let max = u64::MAX;
+    r.handle_message(ms(1), N1, append(3, (max, 3), &[], max));
+    r.handle_message(ms(1), N1, append(3, (max - 1, 3), &[(max, 3)], max));
+    r.handle_message(ms(1), N1, append(3, (0, 0), &[(1, 3), (max, 3)], max));
+    let snapshot = omnirelay_core::consensus::Snapshot {
+        last_index: max,
+        last_term: Term(3),
+        voters: voters(),
+        data: std::sync::Arc::from(&[][..]),
+    };
+    r.handle_message(
+        ms(2),
+        N1,
+        Message::InstallSnapshot {
+            term: Term(3),
+            snapshot,
+        },
+    );
+    r.handle_message(ms(3), N1, append(max, (0, 0), &[], 0));
+    let (_, events) = drain(&mut r);
+    if let Some(id) = last_persist_id(&events) {
+        assert_eq!(r.handle_persisted(ms(4), id), Ok(()));
+    }
+    // A replica at the last possible term never campaigns (it would vote twice).
+    let t = r.poll_timeout().unwrap_or(ms(5000));
+    r.handle_timeout(t);
+    r.handle_message(t, N3, Message::PreVoteResponse(granted(Term(max))));
+    assert_eq!(r.term(), Term(max));
+    assert_ne!(r.role(), RoleKind::Candidate);
+    assert_eq!(r.last_index(), 0);
+    assert!(r.drops().get(&DropReason::OutOfRangeIndex).is_some());
+}
+
+#[test]
 fn restart_rebuilds_the_replica_from_what_was_persisted() {
     let mut r = replica(N2, 12, PersistedState::default());
     let mut disk = PersistedState::default();

@@ -102,6 +102,10 @@ impl Replica {
     /// durable, so a crash cannot make this node vote twice in the term.
     pub(crate) fn start_election(&mut self, now: Instant, transfer: bool) {
         let me = self.config.id;
+        if self.term == Term(u64::MAX) {
+            // The term cannot rise any more: campaigning would vote twice in it.
+            return;
+        }
         self.term = self.term.next();
         self.voted_for = Some(me);
         self.mark_hard_state_changed();

@@ -8,6 +8,10 @@ use super::replica::{Replica, Role};
 use super::snapshot::Snapshot;
 use crate::{Instant, NodeId};
 
+/// Indexes at or above this are refused: no real log gets there, and index arithmetic
+/// (`index + 1`) must never overflow.
+const MAX_PLAUSIBLE_INDEX: u64 = u64::MAX / 2;
+
 impl Replica {
     /// Sends `to` what it is missing from its next index: entries, or the snapshot when
     /// they were compacted away. Advances the next index optimistically.
@@ -83,6 +87,20 @@ impl Replica {
         if !self.follow_sender(now, from) {
             return;
         }
+        let term = self.term;
+        if req.prev_log_index > self.log.last_index() {
+            // Cannot match (a lost earlier append); also keeps index arithmetic below
+            // far from overflow whatever the sender claims.
+            let outcome = AppendOutcome::Rejected {
+                rejected_prev_index: req.prev_log_index,
+                hint_index: self.log.last_index(),
+            };
+            self.send_after_persist(
+                from,
+                Message::AppendResponse(AppendResponse { term, outcome }),
+            );
+            return;
+        }
         let contiguous = req
             .entries
             .iter()
@@ -112,7 +130,6 @@ impl Replica {
                 return;
             }
         }
-        let term = self.term;
         if self.log.term_at(prev) != Some(prev_term) {
             let hint_index = self.log.rejection_hint(prev, prev_term, self.commit_index);
             let outcome = AppendOutcome::Rejected {
@@ -177,6 +194,10 @@ impl Replica {
     }
 
     pub(crate) fn on_install_snapshot(&mut self, now: Instant, from: NodeId, snapshot: Snapshot) {
+        if snapshot.last_index >= MAX_PLAUSIBLE_INDEX {
+            self.count_drop(DropReason::OutOfRangeIndex);
+            return;
+        }
         if !self.follow_sender(now, from) {
             return;
         }
