@@ -70,6 +70,7 @@ pub fn secs(s: f64) -> Instant {
 
 /// A handful of members delivering every message after a fixed one-way delay, dropping
 /// whatever `blocked(from, to)` refuses: enough for small cluster properties in core.
+#[derive(Debug)]
 pub struct Net {
     pub members: Vec<Membership>,
     pub now: Instant,
