@@ -1,2 +1,8 @@
-//! Deterministic simulation of OmniRelay Mesh. (Built by the model-simulator issue.)
+//! Deterministic simulation of OmniRelay Mesh.
+//!
+//! [`model`] is the fast discrete-event simulator that drives the pure core machines
+//! directly; protocol experiments and seed sweeps are built on it.
 #![forbid(unsafe_code)]
+
+pub mod model;
+pub mod stats;
