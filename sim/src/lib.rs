@@ -4,6 +4,6 @@
 //! directly; protocol experiments and seed sweeps are built on it.
 #![forbid(unsafe_code)]
 
+pub mod gossip;
 pub mod model;
 pub mod stats;
-pub mod gossip;

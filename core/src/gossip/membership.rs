@@ -321,6 +321,9 @@ impl Membership {
                 if !strictly_ordered(&members) {
                     return self.drops.record(DropReason::Malformed);
                 }
+                // Merge first: if the requester listed us dead (a healed partition), the
+                // reply already carries our refutation.
+                self.merge(now, from, members);
                 let members_here = self.snapshot();
                 self.send(
                     from,
@@ -328,7 +331,6 @@ impl Membership {
                         members: members_here,
                     },
                 );
-                self.merge(now, from, members);
             }
             GossipMessage::PushPullReply { members } => {
                 if !strictly_ordered(&members) {
@@ -568,8 +570,46 @@ impl Membership {
                 },
             );
         }
+        self.reconnect();
         let period = self.config.push_pull_period(self.live);
         self.timers.set(now + period, Timer::PushPullTick);
+    }
+
+    /// Serf's reconnect: now and then exchange state with a member declared dead (with
+    /// probability dead / live), or with a seed we forgot. A member that was only cut off
+    /// hears of its death, refutes, and the two sides of a healed partition merge again;
+    /// SWIM alone never probes the dead.
+    fn reconnect(&mut self) {
+        let dead = self
+            .members
+            .values()
+            .filter(|m| m.status == Status::Dead)
+            .count();
+        let target = if dead > 0 && self.rng.random::<f64>() * (self.live as f64) < dead as f64 {
+            self.random_members(1, |_, m| m.status == Status::Dead)
+                .first()
+                .copied()
+        } else {
+            let forgotten: Vec<NodeId> = self
+                .seeds
+                .iter()
+                .copied()
+                .filter(|s| !self.members.contains_key(s))
+                .collect();
+            forgotten
+                .get(self.rng.random_range(0..forgotten.len().max(1)))
+                .copied()
+        };
+        if let (Some(target), false) = (target, self.leaving) {
+            let members = self.snapshot();
+            self.send(
+                target,
+                GossipMessage::PushPull {
+                    join: false,
+                    members,
+                },
+            );
+        }
     }
 
     fn send_joins(&mut self) {

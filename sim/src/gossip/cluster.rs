@@ -24,11 +24,15 @@ pub fn node_meta(id: u64) -> MemberMeta {
         endpoints: vec![
             Endpoint {
                 name: Arc::from("gossip"),
-                address: Arc::from(format!("10.{}.{}.{}:7946", id >> 16, (id >> 8) & 255, id & 255).as_str()),
+                address: Arc::from(
+                    format!("10.{}.{}.{}:7946", id >> 16, (id >> 8) & 255, id & 255).as_str(),
+                ),
             },
             Endpoint {
                 name: Arc::from("grpc"),
-                address: Arc::from(format!("10.{}.{}.{}:7070", id >> 16, (id >> 8) & 255, id & 255).as_str()),
+                address: Arc::from(
+                    format!("10.{}.{}.{}:7070", id >> 16, (id >> 8) & 255, id & 255).as_str(),
+                ),
             },
         ],
         protocols: ProtocolRange { min: 1, max: 1 },
@@ -36,13 +40,22 @@ pub fn node_meta(id: u64) -> MemberMeta {
 }
 
 /// A fresh member `id` created at the simulation's current time, seeded from its RNG.
-pub fn new_member(sim: &mut Simulation<Membership>, id: NodeId, config: &GossipConfig) -> Membership {
+pub fn new_member(
+    sim: &mut Simulation<Membership>,
+    id: NodeId,
+    config: &GossipConfig,
+) -> Membership {
     let seed = sim.rng().random::<u64>();
     Membership::new(id, node_meta(id.0), config.clone(), seed, sim.now())
 }
 
 /// Nodes `1..=n` that all start out knowing each other alive (a converged cluster).
-pub fn bootstrapped(seed: u64, n: u64, config: &GossipConfig, network: NetworkModel) -> Simulation<Membership> {
+pub fn bootstrapped(
+    seed: u64,
+    n: u64,
+    config: &GossipConfig,
+    network: NetworkModel,
+) -> Simulation<Membership> {
     let mut sim = Simulation::new(seed, network);
     let metas: Vec<(NodeId, Arc<MemberMeta>)> = (1..=n)
         .map(|i| (NodeId(i), Arc::new(node_meta(i))))

@@ -85,8 +85,9 @@ pub struct GossipReport {
     pub detect: DetectReport,
     /// Members never crashed that some member declared dead.
     pub false_positives: usize,
-    /// Suspicions raised about members never crashed (refuted ones included).
-    pub healthy_suspicions: u64,
+    /// Distinct suspicions (member, incarnation) of members never crashed, all refuted
+    /// unless they also count as false positives.
+    pub healthy_suspicions: usize,
     /// Messages sent per member per simulated second.
     pub messages_per_node_per_s: f64,
     /// Bytes sent per member per simulated second.
@@ -112,21 +113,31 @@ struct Watch {
     joined_by: BTreeMap<NodeId, Instant>,
     crashes: BTreeMap<NodeId, Crash>,
     false_positives: BTreeMap<NodeId, Instant>,
-    healthy_suspicions: u64,
+    healthy_suspicions: std::collections::BTreeSet<(NodeId, u64)>,
 }
 
 impl Observer<Membership> for Watch {
-    fn on_event(&mut self, sim: &mut Simulation<Membership>, node: NodeId, event: &MembershipEvent) {
+    fn on_event(
+        &mut self,
+        sim: &mut Simulation<Membership>,
+        node: NodeId,
+        event: &MembershipEvent,
+    ) {
         let now = sim.now();
         match event {
             MembershipEvent::Joined { member, .. } if Some(*member) == self.joiner => {
                 self.joined_by.entry(node).or_insert(now);
             }
-            MembershipEvent::Suspect { member, .. } => match self.crashes.get_mut(member) {
+            MembershipEvent::Suspect {
+                member,
+                incarnation,
+            } => match self.crashes.get_mut(member) {
                 Some(c) => {
                     c.first_suspect.get_or_insert(now);
                 }
-                None => self.healthy_suspicions += 1,
+                None => {
+                    self.healthy_suspicions.insert((*member, *incarnation));
+                }
             },
             MembershipEvent::Dead { member, .. } => match self.crashes.get_mut(member) {
                 Some(c) => {
@@ -162,7 +173,9 @@ pub fn run(exp: &GossipExperiment) -> Result<GossipReport, String> {
 
     // The joiner.
     let joiner = NodeId(exp.nodes + 1);
-    let join_at = Instant::ZERO + Duration::from_secs(5) + Duration::from_millis(sim.rng().random_range(0..1000));
+    let join_at = Instant::ZERO
+        + Duration::from_secs(5)
+        + Duration::from_millis(sim.rng().random_range(0..1000));
     watch.joiner = Some(joiner);
     sim.run_until(join_at.min(end), &mut watch);
     let join_started = sim.now();
@@ -268,7 +281,7 @@ pub fn run(exp: &GossipExperiment) -> Result<GossipReport, String> {
             undetected,
         },
         false_positives: watch.false_positives.len(),
-        healthy_suspicions: watch.healthy_suspicions,
+        healthy_suspicions: watch.healthy_suspicions.len(),
         messages_per_node_per_s: messages as f64 / per_node_s,
         bytes_per_node_per_s: bytes as f64 / per_node_s,
         trace_hash: sim.trace_hex(),
