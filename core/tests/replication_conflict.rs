@@ -343,8 +343,8 @@ fn a_full_quarantine_evicts_its_oldest_record_and_counts_it() {
     }
     let held: Vec<u64> = applier.quarantined().map(|q| q.event.origin_seq).collect();
     assert_eq!(held, vec![2, 3]);
-    assert_eq!(applier.quarantine_mut().evicted(), 1);
+    assert_eq!(applier.quarantine().evicted(), 1);
     assert_eq!(applier.counters().quarantined, 3);
-    assert_eq!(applier.quarantine_mut().take().len(), 2);
-    assert!(applier.quarantine_mut().is_empty());
+    assert_eq!(applier.take_quarantined().len(), 2);
+    assert!(applier.quarantine().is_empty());
 }

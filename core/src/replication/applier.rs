@@ -144,7 +144,8 @@ struct OutstandingResend {
 ///    once the instant from [`poll_timeout`](Self::poll_timeout) has passed;
 /// 3. drain [`poll_applied`](Self::poll_applied) (append each to the log, in order) and
 ///    [`poll_resend`](Self::poll_resend) (send each), then acknowledge [`vv`](Self::vv)
-///    once the appended events are durable.
+///    once the appended events are durable. Outputs queue until polled, so a driver
+///    drains them after every input.
 ///
 /// Decisions:
 ///
@@ -340,9 +341,15 @@ impl Applier {
         self.quarantine.iter()
     }
 
-    /// The quarantine store (to take records out, or read how many were evicted).
-    pub fn quarantine_mut(&mut self) -> &mut Quarantine {
-        &mut self.quarantine
+    /// The quarantine store (how many records it holds, how many it evicted).
+    pub fn quarantine(&self) -> &Quarantine {
+        &self.quarantine
+    }
+
+    /// Removes and returns the held quarantine records, oldest first, once the shell has
+    /// somewhere durable to put them.
+    pub fn take_quarantined(&mut self) -> Vec<QuarantinedEvent> {
+        self.quarantine.take()
     }
 
     /// Applies or quarantines `event`, which is next in its origin's order.
