@@ -408,3 +408,20 @@ fn additions_are_never_breaking() {
     }
     assert_eq!(breaking_changes(&today(), &new), vec![]);
 }
+
+#[test]
+fn giving_a_field_explicit_presence_is_a_cardinality_change() {
+    // proto3 `optional` changes generated code (Option<T>) and JSON presence: FILE rule.
+    let mut new = today();
+    field(&mut new, "Event", "key").proto3_optional = Some(true);
+    assert_eq!(
+        breaking_changes(&today(), &new),
+        one(
+            "omnirelay.v1.Event.key (5)",
+            Change::FieldCardinalityChanged {
+                old: Cardinality::Singular,
+                new: Cardinality::Optional
+            }
+        )
+    );
+}
