@@ -12,6 +12,7 @@ pub mod consensus;
 pub mod gossip;
 pub mod ids;
 pub mod machine;
+pub mod registry;
 pub mod replication;
 pub mod time;
 
