@@ -14,6 +14,7 @@ pub mod ids;
 pub mod machine;
 pub mod registry;
 pub mod replication;
+pub mod routing;
 pub mod time;
 
 pub use ids::{ClusterId, IdError, NamespaceId, NodeId};
