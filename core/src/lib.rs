@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 pub mod consensus;
+pub mod failover;
 pub mod gossip;
 pub mod ids;
 pub mod machine;
