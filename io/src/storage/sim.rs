@@ -213,6 +213,14 @@ impl SimDisk {
         *self.lock().forced_faults.entry(op).or_default() += count;
     }
 
+    /// Disarms every fault set by [`SimDisk::fail_next`] and
+    /// [`SimDisk::set_fault_probability`].
+    pub fn clear_faults(&self) {
+        let mut state = self.lock();
+        state.forced_faults.clear();
+        state.fault_probability.clear();
+    }
+
     /// Makes each operation of kind `op` fail with probability `p` (drawn from the disk's
     /// rng). 0 turns it off.
     pub fn set_fault_probability(&self, op: DiskOp, p: f64) {
