@@ -43,6 +43,18 @@ fn read_all(wal: &mut Wal<SimDisk>) -> Vec<LogEntry> {
 }
 
 #[test]
+fn the_node_can_hold_any_log_storage_as_a_sendable_trait_object() {
+    // The node's driver owns its storage inside a blocking task, behind the trait.
+    fn boxed(storage: impl LogStorage + Send + 'static) -> Box<dyn LogStorage + Send> {
+        Box::new(storage)
+    }
+    let disk = disk(0);
+    let mut storage = boxed(open(&disk));
+    storage.append(&entries(1..=2, 1)).expect("append");
+    assert_eq!(storage.sync().expect("sync"), 2);
+}
+
+#[test]
 fn after_a_crash_exactly_the_synced_prefix_survives() {
     let mut disk = disk(1);
     let mut wal = open_unrolled(&disk);

@@ -373,3 +373,76 @@ impl Disk for SimDisk {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+
+    use super::*;
+
+    fn disk() -> SimDisk {
+        SimDisk::new("/sim", ChaCha8Rng::seed_from_u64(9))
+    }
+
+    #[test]
+    fn a_created_file_is_lost_in_a_crash_until_the_directory_is_synced() {
+        let mut disk = disk();
+        disk.create("a").expect("create");
+        disk.append("a", b"data").expect("append");
+        disk.sync("a").expect("sync file");
+        disk.crash(CrashMode::LoseUnsynced);
+        assert_eq!(disk.list().expect("list"), Vec::<String>::new());
+
+        disk.create("a").expect("create");
+        disk.sync_dir().expect("sync dir");
+        disk.append("a", b"data").expect("append");
+        disk.crash(CrashMode::LoseUnsynced);
+        assert_eq!(disk.read_all("a").expect("read"), b"");
+    }
+
+    #[test]
+    fn synced_bytes_survive_and_unsynced_truncation_is_undone() {
+        let mut disk = disk();
+        disk.create("a").expect("create");
+        disk.sync_dir().expect("sync dir");
+        disk.append("a", b"hello world").expect("append");
+        disk.sync("a").expect("sync");
+        disk.truncate("a", 5).expect("truncate");
+        assert_eq!(disk.read_all("a").expect("read"), b"hello");
+        disk.crash(CrashMode::LoseUnsynced);
+        assert_eq!(disk.read_all("a").expect("read"), b"hello world");
+    }
+
+    #[test]
+    fn a_crash_keeps_a_prefix_of_unsynced_appends_never_a_later_write_alone() {
+        for seed in 0..100 {
+            let mut disk = SimDisk::new("/sim", ChaCha8Rng::seed_from_u64(seed));
+            disk.create("a").expect("create");
+            disk.sync_dir().expect("sync dir");
+            for chunk in [b"aaaa", b"bbbb", b"cccc"] {
+                disk.append("a", chunk).expect("append");
+            }
+            disk.crash(CrashMode::KeepRandomPrefix);
+            let survived = disk.read_all("a").expect("read");
+            assert!(
+                b"aaaabbbbcccc".starts_with(&survived),
+                "seed {seed}: {survived:?} is not a prefix"
+            );
+        }
+    }
+
+    #[test]
+    fn a_rename_is_atomic_and_durable_only_after_a_directory_sync() {
+        let mut disk = disk();
+        for (name, body) in [("state", b"old"), ("state.tmp", b"new")] {
+            disk.create(name).expect("create");
+            disk.append(name, body).expect("append");
+            disk.sync(name).expect("sync");
+        }
+        disk.sync_dir().expect("sync dir");
+        disk.rename("state.tmp", "state").expect("rename");
+        assert_eq!(disk.read_all("state").expect("read"), b"new");
+        disk.crash(CrashMode::LoseUnsynced);
+        assert_eq!(disk.read_all("state").expect("read"), b"old");
+    }
+}
