@@ -2,6 +2,9 @@
 //! `sync` returns it as durable; the parent `kill -9`s it mid-write, reopens the log and
 //! checks that every index the child called durable is there with the right payload.
 //! Repeated on the same directory, so each round also recovers from the previous kill.
+//! This is the storage half of ARCHITECTURE.md invariant 2 ("a committed entry is never
+//! lost or changed, across any crash") and of "persist before send": an index is only
+//! announced after `sync` returned it.
 //!
 //! This file owns `main` (harness = false) because the child is this same binary,
 //! re-executed with `OMNIRELAY_WAL_CRASH_WRITER` set to the log directory.

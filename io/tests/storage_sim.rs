@@ -455,8 +455,9 @@ fn run(seed: u64, ops: Vec<Op>) -> Result<(), TestCaseError> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
-    /// Design §"storage": nothing acknowledged (synced) is ever lost, a crash never leaves a
-    /// log that refuses to open, and the log always equals the model's prefix.
+    /// ARCHITECTURE.md invariant 2 at the storage layer: nothing acknowledged (synced) is
+    /// ever lost or changed, a crash never leaves a log that refuses to open, and the log
+    /// always equals a prefix of what the model wrote.
     #[test]
     fn random_operations_with_crashes_match_the_model(
         seed in any::<u64>(),
