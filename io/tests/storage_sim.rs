@@ -239,6 +239,27 @@ fn a_bad_sector_in_synced_data_refuses_to_open() {
 }
 
 #[test]
+fn a_bad_sector_found_by_a_read_is_reported_not_returned() {
+    let disk = disk(8);
+    let mut wal = open(&disk);
+    wal.append(&entries(1..=4, 1)).expect("append");
+    wal.sync().expect("sync");
+    let name = wal.segment_paths()[0]
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    let second = entry(1, 1).framed_len();
+    assert!(disk.corrupt(&name, second + 20, 0x04));
+    match wal.entries(1, 5) {
+        Err(StorageError::Corruption { offset, .. }) => assert_eq!(offset, second),
+        other => panic!("expected corruption, got {other:?}"),
+    }
+    // Entries before the bad one still read.
+    assert_eq!(wal.entries(1, 2).expect("read"), entries(1..=1, 1));
+}
+
+#[test]
 fn the_same_seed_gives_the_same_crash_outcome() {
     let outcome = |seed| {
         let mut disk = disk(seed);

@@ -475,3 +475,42 @@ fn snapshot_is_replaced_atomically_and_a_stray_temp_is_ignored() {
     wal.save_snapshot(&second).expect("save");
     assert_eq!(wal.load_snapshot().expect("load"), Some(second));
 }
+
+#[test]
+fn records_out_of_order_refuse_to_open_even_with_valid_checksums() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Equal-length payloads so two records can swap places byte for byte.
+    let batch: Vec<LogEntry> = (1..=6)
+        .map(|i| LogEntry::new(i, 1, vec![i as u8; 16]))
+        .collect();
+    {
+        let (mut wal, _) = open(dir.path(), WalConfig::default());
+        wal.append(&batch).expect("append");
+        wal.sync().expect("sync");
+    }
+    let file = segment_files(dir.path()).remove(0);
+    let mut bytes = fs::read(&file).expect("read");
+    let len = batch[0].framed_len() as usize;
+    let (second, third) = (
+        bytes[len..2 * len].to_vec(),
+        bytes[2 * len..3 * len].to_vec(),
+    );
+    bytes[len..2 * len].copy_from_slice(&third);
+    bytes[2 * len..3 * len].copy_from_slice(&second);
+    fs::write(&file, &bytes).expect("swap");
+    match Wal::open_dir(dir.path(), WalConfig::default()) {
+        Err(StorageError::Corruption {
+            path,
+            offset,
+            reason:
+                CorruptionReason::UnexpectedIndex {
+                    expected: 2,
+                    found: 3,
+                },
+        }) => {
+            assert_eq!(path, file);
+            assert_eq!(offset as usize, len);
+        }
+        other => panic!("expected an index error, got {other:?}"),
+    }
+}
