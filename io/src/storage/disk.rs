@@ -84,12 +84,30 @@ impl FsDisk {
                 .open(self.dir.join(name))
                 .map_err(not_found)?;
             self.open.insert(name.to_owned(), file);
+            self.close_surplus(name);
         }
         self.open
             .get_mut(name)
             .ok_or_else(|| DiskError::Io(std::io::Error::other("open file vanished")))
     }
 }
+
+impl FsDisk {
+    /// Keeps the descriptor count bounded on a long log: closes the first-named handles,
+    /// which are the oldest segments. Closing loses nothing: an fsync through a later
+    /// handle flushes the file's pages all the same.
+    fn close_surplus(&mut self, keep: &str) {
+        while self.open.len() > MAX_OPEN_FILES {
+            let Some(oldest) = self.open.keys().find(|n| n.as_str() != keep).cloned() else {
+                break;
+            };
+            self.open.remove(&oldest);
+        }
+    }
+}
+
+/// Open handles an [`FsDisk`] keeps at most.
+const MAX_OPEN_FILES: usize = 16;
 
 fn not_found(err: std::io::Error) -> DiskError {
     if err.kind() == std::io::ErrorKind::NotFound {
@@ -137,6 +155,7 @@ impl Disk for FsDisk {
             .open(self.dir.join(name))?;
         file.set_len(0)?;
         self.open.insert(name.to_owned(), file);
+        self.close_surplus(name);
         Ok(())
     }
 
