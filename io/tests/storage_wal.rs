@@ -264,7 +264,7 @@ fn a_missing_segment_is_a_gap_that_refuses_to_open() {
 }
 
 #[test]
-fn append_rejects_non_contiguous_indexes_without_writing_anything() {
+fn append_rejects_non_contiguous_or_overflowing_indexes_without_writing_anything() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (mut wal, _) = open(dir.path(), small_segments());
     wal.append(&entries(1..=3, 1)).expect("append");
@@ -283,6 +283,15 @@ fn append_rejects_non_contiguous_indexes_without_writing_anything() {
             expected: 4,
             found: 3
         })
+    ));
+    // Indexes near the top of u64 are refused before any arithmetic can overflow.
+    assert!(matches!(
+        wal.compact_prefix(u64::MAX),
+        Err(StorageError::IndexTooLarge { .. })
+    ));
+    assert!(matches!(
+        wal.append(&[LogEntry::new(u64::MAX, 1, Vec::new())]),
+        Err(StorageError::IndexTooLarge { .. })
     ));
     assert_eq!(wal.last_index(), 3);
     wal.append(&entries(4..=4, 1))

@@ -83,6 +83,11 @@ pub enum CorruptionReason {
         /// First index its name says it has.
         found: u64,
     },
+    /// A segment name declares a first index beyond [`MAX_INDEX`](super::MAX_INDEX).
+    IndexTooLarge {
+        /// The index found.
+        found: u64,
+    },
     /// A state file (hard state, snapshot) has an unknown format tag.
     UnknownFormat {
         /// The tag found.
@@ -114,6 +119,9 @@ impl fmt::Display for CorruptionReason {
                 f,
                 "segment starts at index {found}, previous segment ends before {expected}"
             ),
+            CorruptionReason::IndexTooLarge { found } => {
+                write!(f, "index {found} is beyond the largest log index")
+            }
             CorruptionReason::UnknownFormat { found } => {
                 write!(f, "unknown file format tag {found:#010x}")
             }
@@ -181,6 +189,13 @@ pub enum StorageError {
     /// Index 0 is not a log index (the log counts from 1). Nothing changed.
     #[error("index 0 is not a log index")]
     ZeroIndex,
+    /// An index beyond [`MAX_INDEX`](super::MAX_INDEX), kept far from overflow. Nothing
+    /// changed.
+    #[error("index {index} is beyond the largest log index")]
+    IndexTooLarge {
+        /// The index offered.
+        index: u64,
+    },
     /// A payload does not fit the record format's u32 length. Nothing was written.
     #[error("payload of {len} bytes exceeds the record limit of {max} bytes")]
     RecordTooLarge {

@@ -24,7 +24,7 @@ pub use disk::{Disk, FsDisk};
 pub use error::{CorruptionReason, DiskError, DiskOp, StorageError};
 pub use record::{HEADER_LEN, LogEntry, MAX_PAYLOAD};
 pub use recovery::{RecoveryReport, TornTail};
-pub use segment::DEFAULT_SEGMENT_BYTES;
+pub use segment::{DEFAULT_SEGMENT_BYTES, MAX_INDEX};
 pub use sim::{CrashMode, SimDisk};
 pub use state_file::{HardState, Snapshot};
 pub use wal::{FileWal, Wal, WalConfig};

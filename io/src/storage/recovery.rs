@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use super::disk::Disk;
 use super::error::{CorruptionReason, DiskError, DiskOp, StorageError};
 use super::record::{HEADER_LEN, decode, peek_index};
-use super::segment::{Segment, parse_segment_name};
+use super::segment::{MAX_INDEX, Segment, parse_segment_name};
 use super::state_file::TEMP_SUFFIX;
 
 /// A torn record cut off the end of the last segment when the log was opened.
@@ -83,6 +83,13 @@ pub(crate) fn recover<D: Disk>(
                     expected: 1,
                     found: 0,
                 },
+            });
+        }
+        if first > MAX_INDEX {
+            return Err(StorageError::Corruption {
+                path: disk.path(&name),
+                offset: 0,
+                reason: CorruptionReason::IndexTooLarge { found: first },
             });
         }
         if let Some(previous) = segments.last() {

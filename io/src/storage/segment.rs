@@ -4,6 +4,10 @@
 /// Default size at which the log starts a new segment.
 pub const DEFAULT_SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
 
+/// The largest log index: half the u64 range, so `index + 1` and batch arithmetic can never
+/// overflow, whatever a caller or a file name says.
+pub const MAX_INDEX: u64 = u64::MAX / 2;
+
 const PREFIX: &str = "wal-";
 const SUFFIX: &str = ".log";
 

@@ -8,7 +8,7 @@ use super::disk::{Disk, FsDisk};
 use super::error::{CorruptionReason, DiskError, DiskOp, StorageError};
 use super::record::{LogEntry, MAX_PAYLOAD, decode, encode};
 use super::recovery::{RecoveryReport, recover};
-use super::segment::{DEFAULT_SEGMENT_BYTES, Segment};
+use super::segment::{DEFAULT_SEGMENT_BYTES, MAX_INDEX, Segment};
 use super::state_file::{self, HardState, Snapshot};
 
 /// Tuning of a [`Wal`].
@@ -136,6 +136,9 @@ impl<D: Disk> Wal<D> {
 
     fn check_batch(&self, entries: &[LogEntry]) -> Result<(), StorageError> {
         for (expected, entry) in (self.next_index()..).zip(entries) {
+            if entry.index > MAX_INDEX {
+                return Err(StorageError::IndexTooLarge { index: entry.index });
+            }
             if entry.index != expected {
                 return Err(StorageError::NotContiguous {
                     expected,
@@ -444,6 +447,9 @@ impl<D: Disk> LogStorage for Wal<D> {
 
     fn compact_prefix(&mut self, upto: u64) -> Result<(), StorageError> {
         self.write_path(|wal| {
+            if upto >= MAX_INDEX {
+                return Err(StorageError::IndexTooLarge { index: upto });
+            }
             if upto < wal.first_index() {
                 return Ok(());
             }
