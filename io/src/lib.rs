@@ -1,4 +1,5 @@
 //! The tokio shells around the core: transport security, storage, APIs, and the CLI.
 
 pub mod cli;
+pub mod storage;
 pub mod tls;
