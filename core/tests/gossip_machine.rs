@@ -664,3 +664,20 @@ fn stale_suspicion_is_answered_with_the_newer_alive() {
     assert!(transmits(&mut a).is_empty());
     assert_eq!(a.member(NodeId(2)).unwrap().status, Status::Suspect);
 }
+
+/// foca-style typed timers: the probe timeout of a probe that was already acked fires as a
+/// no-op (no ping-req), and a probe answered in time lowers nothing below healthy.
+#[test]
+fn probe_timeout_after_an_ack_is_a_no_op() {
+    let mut a = member_knowing(1, 2..=10);
+    let sent = run_acking(&mut a, secs(10.5));
+    assert!(
+        !sent
+            .iter()
+            .any(|(_, t)| matches!(t.msg, GossipMessage::PingReq { .. })),
+        "acked probes never escalate to indirect probes"
+    );
+    assert_eq!(a.health().score(), 0);
+    assert!(a.members().all(|m| m.status == Status::Alive));
+    assert_eq!(a.drops().total(), 0);
+}
