@@ -9,10 +9,13 @@
 #![deny(missing_docs)]
 
 pub mod consensus;
+pub mod failover;
 pub mod gossip;
 pub mod ids;
 pub mod machine;
+pub mod registry;
 pub mod replication;
+pub mod routing;
 pub mod time;
 
 pub use ids::{ClusterId, IdError, NamespaceId, NodeId};

@@ -1,1 +1,5 @@
-//! The tokio shells around the core: transport, storage, APIs. (Built by the node issue.)
+//! The tokio shells around the core: transport security, storage, APIs, and the CLI.
+
+pub mod cli;
+pub mod storage;
+pub mod tls;

@@ -1,19 +1,35 @@
 //! `omnirelay`: the node and operator CLI.
 
-use clap::Parser;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use omnirelay_io::cli::cert::{self, CertCommand};
 
 /// OmniRelay Mesh: multi-cluster replication and failover.
-///
-/// The node, control API and operator commands arrive with their issues; today this
-/// binary only reports its version.
 #[derive(Debug, Parser)]
 #[command(name = "omnirelay", version, about)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() {
-    let _cli = Cli::parse();
-    println!(
-        "omnirelay {}: no subcommands yet; see README.md",
-        env!("CARGO_PKG_VERSION")
-    );
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Mint the mesh CA and node or operator certificates.
+    #[command(subcommand)]
+    Cert(CertCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Cert(command) => cert::run(command).map_err(anyhow::Error::from),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("omnirelay: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

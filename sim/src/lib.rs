@@ -5,5 +5,6 @@
 #![forbid(unsafe_code)]
 
 pub mod consensus;
+pub mod gossip;
 pub mod model;
 pub mod stats;

@@ -3,6 +3,7 @@
 
 mod chaos;
 mod checker;
+pub mod cli;
 mod cluster;
 mod election;
 mod node;

@@ -1,0 +1,847 @@
+//! The failover controller: runs every failover workflow of the mesh.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::registry::{
+    ChangeMetadata, ClusterState, NamespacePlacement, PlacementState, Registry, RegistryChange,
+    RegistryCommand, RegistryError,
+};
+use crate::replication::Lag;
+use crate::{ClusterId, Instant, NamespaceId};
+
+use super::observation::{ClusterHealth, Observation};
+use super::workflow::{
+    AuditRecord, Failover, FailoverId, FailoverKind, FailoverPolicy, FailoverRequest, FailoverStep,
+    LossReport, PreflightRefusal,
+};
+
+/// What the shell must do for the controller.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ControllerOutput {
+    /// Propose this command on the control group's log, then report the outcome with
+    /// [`FailoverController::handle_applied`].
+    Propose {
+        /// The failover it serves.
+        failover: FailoverId,
+        /// The command.
+        command: RegistryCommand,
+    },
+    /// Ask the source cluster's leader to confirm it stopped taking the namespace's writes,
+    /// and report its last `origin_seq` with [`FailoverController::handle_source_drained`].
+    AwaitDrain {
+        /// The failover.
+        failover: FailoverId,
+        /// The namespace.
+        namespace: NamespaceId,
+        /// The draining cluster.
+        source: ClusterId,
+    },
+    /// Tell routing watchers and gossip the new placement, then call
+    /// [`FailoverController::handle_published`].
+    Publish {
+        /// The failover.
+        failover: FailoverId,
+        /// The new placement.
+        placement: NamespacePlacement,
+    },
+    /// An emergency promotion was proposed: these writes may be lost.
+    LossReported {
+        /// The failover.
+        failover: FailoverId,
+        /// The range at risk.
+        report: LossReport,
+    },
+    /// Append to the audit log.
+    Audit(AuditRecord),
+}
+
+/// Why an operator call on an existing failover was refused. Nothing changed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FailoverError {
+    /// No failover has that id.
+    #[error("unknown failover {0}")]
+    Unknown(FailoverId),
+    /// The failover is not waiting for an approval.
+    #[error("{id} is at {step}, not awaiting approval")]
+    NotAwaitingApproval {
+        /// The failover.
+        id: FailoverId,
+        /// Its step.
+        step: FailoverStep,
+    },
+    /// The requester cannot approve their own failover.
+    #[error("{approver} requested {id} and cannot also approve it")]
+    SelfApproval {
+        /// The failover.
+        id: FailoverId,
+        /// The refused approver.
+        approver: String,
+    },
+    /// The failover promoted already (or ended): cancelling is no longer possible.
+    #[error("{id} is at {step}: too late to cancel")]
+    TooLateToCancel {
+        /// The failover.
+        id: FailoverId,
+        /// Its step.
+        step: FailoverStep,
+    },
+}
+
+/// The registry command a failover is waiting to see applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Awaiting {
+    Drain,
+    Promote,
+    Rollback,
+}
+
+/// Runs planned, emergency, failback and migration workflows, one at a time per namespace.
+///
+/// Calling order for a driver (the leader of the mesh control group):
+///
+/// 1. keep the [`Observation`] fresh with [`handle_observation`](Self::handle_observation);
+/// 2. feed operator calls: [`handle_request`](Self::handle_request),
+///    [`handle_approval`](Self::handle_approval), [`handle_cancel`](Self::handle_cancel);
+/// 3. drain [`poll_output`](Self::poll_output) and carry each out; report results with
+///    [`handle_applied`](Self::handle_applied) (always passing the registry *after* the
+///    command was applied), [`handle_source_drained`](Self::handle_source_drained) and
+///    [`handle_published`](Self::handle_published);
+/// 4. call [`handle_timeout`](Self::handle_timeout) at [`poll_timeout`](Self::poll_timeout).
+#[derive(Debug)]
+pub struct FailoverController {
+    policy: FailoverPolicy,
+    next_id: u64,
+    failovers: BTreeMap<FailoverId, Failover>,
+    awaiting: BTreeMap<FailoverId, Awaiting>,
+    in_flight: BTreeMap<NamespaceId, FailoverId>,
+    last_moved: BTreeMap<NamespaceId, Instant>,
+    observation: Observation,
+    out: VecDeque<ControllerOutput>,
+}
+
+impl FailoverController {
+    /// A controller with no failover in flight.
+    pub fn new(policy: FailoverPolicy) -> Self {
+        FailoverController {
+            policy,
+            next_id: 1,
+            failovers: BTreeMap::new(),
+            awaiting: BTreeMap::new(),
+            in_flight: BTreeMap::new(),
+            last_moved: BTreeMap::new(),
+            observation: Observation::new(),
+            out: VecDeque::new(),
+        }
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &FailoverPolicy {
+        &self.policy
+    }
+
+    /// A failover by id.
+    pub fn failover(&self, id: FailoverId) -> Option<&Failover> {
+        self.failovers.get(&id)
+    }
+
+    /// Every failover, oldest first.
+    pub fn failovers(&self) -> impl Iterator<Item = &Failover> {
+        self.failovers.values()
+    }
+
+    /// The failover in flight for a namespace.
+    pub fn in_flight(&self, namespace: &NamespaceId) -> Option<&Failover> {
+        self.in_flight
+            .get(namespace)
+            .and_then(|id| self.failovers.get(id))
+    }
+
+    /// The latest observation.
+    pub fn observation(&self) -> &Observation {
+        &self.observation
+    }
+
+    /// Runs preflight without starting anything: the dry run of a request. Returns the
+    /// resolved `(source, target)` on success.
+    pub fn dry_run(
+        &self,
+        now: Instant,
+        request: &FailoverRequest,
+        registry: &Registry,
+        control_quorum: bool,
+    ) -> Result<(ClusterId, ClusterId), PreflightRefusal> {
+        self.preflight(now, request, registry, control_quorum)
+    }
+
+    /// A new failover request. Preflight runs at once: a refusal changes nothing; on success
+    /// the failover starts (or waits for approval) and its id is returned.
+    pub fn handle_request(
+        &mut self,
+        now: Instant,
+        request: FailoverRequest,
+        registry: &Registry,
+        control_quorum: bool,
+    ) -> Result<FailoverId, PreflightRefusal> {
+        let (source, target) = self.preflight(now, &request, registry, control_quorum)?;
+        let id = FailoverId(self.next_id);
+        self.next_id += 1;
+        let actor = request.requested_by.clone();
+        let failover = Failover {
+            id,
+            source,
+            target,
+            step: FailoverStep::Preflight,
+            started_at: now,
+            finished_at: None,
+            approved_by: None,
+            drained_at_seq: None,
+            catch_up_deadline: None,
+            loss: None,
+            promoted_to: None,
+            cancelled: false,
+            request,
+        };
+        self.in_flight
+            .insert(failover.request.namespace.clone(), id);
+        self.failovers.insert(id, failover);
+        self.audit(
+            now,
+            id,
+            &actor,
+            None,
+            FailoverStep::Preflight,
+            "requested; preflight passed",
+        );
+        let Some(f) = self.failovers.get(&id) else {
+            return Ok(id);
+        };
+        match f.request.kind {
+            FailoverKind::Emergency { .. } => self.propose_emergency(now, id, registry),
+            _ if self.policy.require_approval && f.request.approver.is_none() => {
+                self.transition(
+                    now,
+                    id,
+                    "controller",
+                    FailoverStep::AwaitingApproval,
+                    "policy requires an approver",
+                );
+            }
+            _ => {
+                if let Some(approver) = f.request.approver.clone() {
+                    self.approve(id, approver);
+                }
+                self.propose_drain(now, id, registry);
+            }
+        }
+        Ok(id)
+    }
+
+    /// An approver approves a failover that awaits approval.
+    pub fn handle_approval(
+        &mut self,
+        now: Instant,
+        id: FailoverId,
+        approver: &str,
+        registry: &Registry,
+    ) -> Result<(), FailoverError> {
+        let f = self.failovers.get(&id).ok_or(FailoverError::Unknown(id))?;
+        if f.step != FailoverStep::AwaitingApproval {
+            return Err(FailoverError::NotAwaitingApproval { id, step: f.step });
+        }
+        if f.request.requested_by == approver {
+            return Err(FailoverError::SelfApproval {
+                id,
+                approver: approver.to_owned(),
+            });
+        }
+        self.approve(id, approver.to_owned());
+        self.audit(
+            now,
+            id,
+            approver,
+            Some(FailoverStep::AwaitingApproval),
+            FailoverStep::AwaitingApproval,
+            "approved",
+        );
+        self.propose_drain(now, id, registry);
+        Ok(())
+    }
+
+    /// An operator cancels a failover. Before the drain it simply stops; after the drain the
+    /// source is re-activated (nothing was lost); after the promotion it is too late.
+    pub fn handle_cancel(
+        &mut self,
+        now: Instant,
+        id: FailoverId,
+        by: &str,
+        registry: &Registry,
+    ) -> Result<(), FailoverError> {
+        let f = self.failovers.get(&id).ok_or(FailoverError::Unknown(id))?;
+        let step = f.step;
+        match step {
+            FailoverStep::Preflight | FailoverStep::AwaitingApproval => {
+                self.mark_cancelled(id);
+                self.finish(
+                    now,
+                    id,
+                    by,
+                    FailoverStep::Aborted,
+                    "cancelled before any change",
+                );
+                Ok(())
+            }
+            FailoverStep::Drain | FailoverStep::CatchUp => {
+                self.mark_cancelled(id);
+                if self.awaiting.get(&id) == Some(&Awaiting::Drain) {
+                    // The drain is on its way through the log; roll back once it lands.
+                    self.audit(
+                        now,
+                        id,
+                        by,
+                        Some(step),
+                        step,
+                        "cancel requested; rolling back once the drain is applied",
+                    );
+                } else if self.awaiting.get(&id) != Some(&Awaiting::Rollback) {
+                    self.propose_rollback(now, id, registry, by, "cancelled by operator");
+                }
+                Ok(())
+            }
+            _ => Err(FailoverError::TooLateToCancel { id, step }),
+        }
+    }
+
+    /// Fresh knowledge of the mesh; failovers in catch-up check whether the target caught up.
+    pub fn handle_observation(
+        &mut self,
+        now: Instant,
+        observation: Observation,
+        registry: &Registry,
+    ) {
+        self.observation = observation;
+        let catching_up: Vec<FailoverId> = self
+            .failovers
+            .values()
+            .filter(|f| f.step == FailoverStep::CatchUp && !self.awaiting.contains_key(&f.id))
+            .map(|f| f.id)
+            .collect();
+        for id in catching_up {
+            self.check_caught_up(now, id, registry);
+        }
+    }
+
+    /// The source cluster confirmed it stopped taking the namespace's writes; `last_seq` is
+    /// its last committed `origin_seq` at that moment.
+    pub fn handle_source_drained(
+        &mut self,
+        now: Instant,
+        id: FailoverId,
+        last_seq: u64,
+        registry: &Registry,
+    ) {
+        let Some(f) = self.failovers.get_mut(&id) else {
+            return;
+        };
+        if f.step != FailoverStep::Drain || self.awaiting.contains_key(&id) {
+            return;
+        }
+        f.drained_at_seq = Some(last_seq);
+        f.catch_up_deadline = Some(now + self.policy.catch_up_timeout);
+        self.transition(
+            now,
+            id,
+            "controller",
+            FailoverStep::CatchUp,
+            &format!("source drained at seq {last_seq}"),
+        );
+        self.check_caught_up(now, id, registry);
+    }
+
+    /// The command proposed for `id` was applied (or refused) on the control group's log.
+    /// `registry` is the state after applying it.
+    pub fn handle_applied(
+        &mut self,
+        now: Instant,
+        id: FailoverId,
+        outcome: Result<RegistryChange, RegistryError>,
+        registry: &Registry,
+    ) {
+        let Some(awaiting) = self.awaiting.remove(&id) else {
+            return;
+        };
+        let Some(f) = self.failovers.get(&id) else {
+            return;
+        };
+        let (source, namespace, cancelled) =
+            (f.source.clone(), f.request.namespace.clone(), f.cancelled);
+        match (awaiting, outcome) {
+            (Awaiting::Drain, Ok(_)) if cancelled => {
+                self.propose_rollback(now, id, registry, "controller", "cancelled during drain");
+            }
+            (Awaiting::Drain, Ok(_)) => {
+                self.out.push_back(ControllerOutput::AwaitDrain {
+                    failover: id,
+                    namespace,
+                    source,
+                });
+            }
+            (Awaiting::Drain, Err(e)) => {
+                self.finish(
+                    now,
+                    id,
+                    "controller",
+                    FailoverStep::Aborted,
+                    &format!("drain refused: {e}"),
+                );
+            }
+            (Awaiting::Promote, Ok(RegistryChange::PlacementChanged { placement, .. })) => {
+                if let Some(f) = self.failovers.get_mut(&id) {
+                    f.promoted_to = Some(placement.failover_version);
+                }
+                let reason = format!(
+                    "{} active under {}",
+                    placement.active_cluster, placement.failover_version
+                );
+                self.transition(now, id, "controller", FailoverStep::Publish, &reason);
+                self.out.push_back(ControllerOutput::Publish {
+                    failover: id,
+                    placement,
+                });
+            }
+            (Awaiting::Promote, outcome) => {
+                let why = match outcome {
+                    Err(e) => format!("promotion refused: {e}"),
+                    Ok(other) => format!("promotion applied as {other:?}"),
+                };
+                if self
+                    .failovers
+                    .get(&id)
+                    .is_some_and(|f| f.request.kind.is_planned())
+                {
+                    self.propose_rollback(now, id, registry, "controller", &why);
+                } else {
+                    self.finish(now, id, "controller", FailoverStep::Aborted, &why);
+                }
+            }
+            (Awaiting::Rollback, Ok(_)) => {
+                self.finish(
+                    now,
+                    id,
+                    "controller",
+                    FailoverStep::RolledBack,
+                    "source active again; nothing lost",
+                );
+            }
+            (Awaiting::Rollback, Err(_)) => {
+                // Someone else changed the placement: retry against what is there now,
+                // unless it is no longer draining (then there is nothing to roll back).
+                let draining = registry.placement(&namespace).is_some_and(|p| {
+                    p.value.state == PlacementState::Draining && p.value.active_cluster == source
+                });
+                if draining {
+                    self.propose_rollback(now, id, registry, "controller", "rollback retried");
+                } else {
+                    self.finish(
+                        now,
+                        id,
+                        "controller",
+                        FailoverStep::RolledBack,
+                        "placement no longer draining",
+                    );
+                }
+            }
+        }
+    }
+
+    /// Routing and gossip learned the new placement: the failover is done.
+    pub fn handle_published(&mut self, now: Instant, id: FailoverId) {
+        if self
+            .failovers
+            .get(&id)
+            .is_some_and(|f| f.step == FailoverStep::Publish)
+        {
+            let namespace = self.failovers.get(&id).map(|f| f.request.namespace.clone());
+            if let Some(namespace) = namespace {
+                self.last_moved.insert(namespace, now);
+            }
+            self.finish(now, id, "controller", FailoverStep::Done, "published");
+        }
+    }
+
+    /// Catch-up deadlines: a failover that did not catch up in time rolls back.
+    pub fn handle_timeout(&mut self, now: Instant, registry: &Registry) {
+        let expired: Vec<FailoverId> = self
+            .failovers
+            .values()
+            .filter(|f| {
+                f.step == FailoverStep::CatchUp
+                    && !self.awaiting.contains_key(&f.id)
+                    && f.catch_up_deadline.is_some_and(|d| now >= d)
+            })
+            .map(|f| f.id)
+            .collect();
+        for id in expired {
+            self.propose_rollback(now, id, registry, "controller", "catch-up timed out");
+        }
+    }
+
+    /// The next output for the shell.
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<ControllerOutput> {
+        self.out.pop_front()
+    }
+
+    /// The next catch-up deadline.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.failovers
+            .values()
+            .filter(|f| f.step == FailoverStep::CatchUp && !self.awaiting.contains_key(&f.id))
+            .filter_map(|f| f.catch_up_deadline)
+            .min()
+    }
+
+    fn preflight(
+        &self,
+        now: Instant,
+        request: &FailoverRequest,
+        registry: &Registry,
+        control_quorum: bool,
+    ) -> Result<(ClusterId, ClusterId), PreflightRefusal> {
+        let namespace = &request.namespace;
+        let placement = &registry
+            .placement(namespace)
+            .ok_or_else(|| PreflightRefusal::UnknownNamespace(namespace.clone()))?
+            .value;
+        if let Some(id) = self.in_flight.get(namespace) {
+            return Err(PreflightRefusal::FailoverInFlight {
+                namespace: namespace.clone(),
+                id: *id,
+            });
+        }
+        let source = placement.active_cluster.clone();
+        let target = match (&request.target, request.kind) {
+            (Some(target), _) => target.clone(),
+            (None, FailoverKind::Failback) => {
+                // The cluster active before the latest promotion.
+                let history = registry.history(namespace);
+                history
+                    .len()
+                    .checked_sub(2)
+                    .and_then(|i| history.get(i))
+                    .map(|p| p.active_cluster.clone())
+                    .ok_or(PreflightRefusal::NoTarget)?
+            }
+            (None, _) => return Err(PreflightRefusal::NoTarget),
+        };
+        let descriptor = &registry
+            .cluster(&target)
+            .ok_or_else(|| PreflightRefusal::UnknownTarget(target.clone()))?
+            .value;
+        if target == source {
+            return Err(PreflightRefusal::AlreadyActive {
+                namespace: namespace.clone(),
+                cluster: target,
+            });
+        }
+        let health = self.observation.health(&target);
+        if descriptor.state != ClusterState::Online || health != ClusterHealth::Healthy {
+            return Err(PreflightRefusal::TargetUnhealthy {
+                why: format!(
+                    "registry says {:?}, observed {:?}",
+                    descriptor.state, health
+                ),
+                cluster: target,
+            });
+        }
+        if let FailoverKind::Emergency { force } = request.kind {
+            if !control_quorum && !force {
+                return Err(PreflightRefusal::NoQuorum);
+            }
+            return Ok((source, target));
+        }
+        if self.policy.require_ticket && request.ticket.as_deref().is_none_or(str::is_empty) {
+            return Err(PreflightRefusal::TicketMissing);
+        }
+        if let Some(last) = self.last_moved.get(namespace) {
+            let ready_at = *last + self.policy.cooldown;
+            if now < ready_at {
+                return Err(PreflightRefusal::CooldownNotElapsed {
+                    namespace: namespace.clone(),
+                    remaining: ready_at - now,
+                });
+            }
+        }
+        let Lag { entries, seconds } =
+            self.observation
+                .lag(&source, &target)
+                .ok_or_else(|| PreflightRefusal::LagUnknown {
+                    source_cluster: source.clone(),
+                    target: target.clone(),
+                })?;
+        if entries > self.policy.max_lag_entries || seconds > self.policy.max_lag {
+            return Err(PreflightRefusal::LagOverThreshold {
+                source_cluster: source,
+                entries,
+                seconds,
+                max_entries: self.policy.max_lag_entries,
+                max: self.policy.max_lag,
+            });
+        }
+        Ok((source, target))
+    }
+
+    fn approve(&mut self, id: FailoverId, approver: String) {
+        if let Some(f) = self.failovers.get_mut(&id) {
+            f.approved_by = Some(approver);
+        }
+    }
+
+    fn mark_cancelled(&mut self, id: FailoverId) {
+        if let Some(f) = self.failovers.get_mut(&id) {
+            f.cancelled = true;
+        }
+    }
+
+    fn change_metadata(&self, id: FailoverId, actor: &str, reason: &str) -> ChangeMetadata {
+        let ticket = self
+            .failovers
+            .get(&id)
+            .and_then(|f| f.request.ticket.clone());
+        ChangeMetadata {
+            changed_by: actor.to_owned(),
+            ticket,
+            reason: format!("{id}: {reason}"),
+        }
+    }
+
+    fn propose_drain(&mut self, now: Instant, id: FailoverId, registry: &Registry) {
+        let Some(f) = self.failovers.get(&id) else {
+            return;
+        };
+        let namespace = f.request.namespace.clone();
+        let actor = f
+            .approved_by
+            .clone()
+            .unwrap_or_else(|| f.request.requested_by.clone());
+        let Some(expect) = registry.placement(&namespace).map(|p| p.version) else {
+            self.finish(
+                now,
+                id,
+                "controller",
+                FailoverStep::Aborted,
+                "namespace vanished",
+            );
+            return;
+        };
+        let command = RegistryCommand::SetPlacementState {
+            namespace,
+            state: PlacementState::Draining,
+            expect,
+            change: self.change_metadata(id, &actor, "drain"),
+        };
+        self.awaiting.insert(id, Awaiting::Drain);
+        self.out.push_back(ControllerOutput::Propose {
+            failover: id,
+            command,
+        });
+        self.transition(
+            now,
+            id,
+            &actor,
+            FailoverStep::Drain,
+            "stop taking writes at the source",
+        );
+    }
+
+    fn check_caught_up(&mut self, now: Instant, id: FailoverId, registry: &Registry) {
+        let Some(f) = self.failovers.get(&id) else {
+            return;
+        };
+        let Some(goal) = f.drained_at_seq else {
+            return;
+        };
+        let applied = self.observation.applied(&f.target).get(&f.source);
+        if applied < goal {
+            return;
+        }
+        let reason = format!("{} applied {} through seq {goal}", f.target, f.source);
+        self.propose_promote(now, id, registry, None, &reason);
+    }
+
+    fn propose_emergency(&mut self, now: Instant, id: FailoverId, registry: &Registry) {
+        let Some(f) = self.failovers.get(&id) else {
+            return;
+        };
+        let Some(placement) = registry.placement(&f.request.namespace) else {
+            return;
+        };
+        let cutoff = self.observation.applied(&f.target).get(&f.source);
+        let report = LossReport {
+            old_active: f.source.clone(),
+            old_failover_version: placement.value.failover_version,
+            first_seq: cutoff + 1,
+            last_seq: self
+                .observation
+                .last_seq(&f.source)
+                .filter(|last| *last > cutoff),
+        };
+        if let Some(f) = self.failovers.get_mut(&id) {
+            f.loss = Some(report.clone());
+        }
+        self.out.push_back(ControllerOutput::LossReported {
+            failover: id,
+            report,
+        });
+        let reason = format!(
+            "emergency: {} had applied the old active through seq {cutoff}",
+            self.failovers
+                .get(&id)
+                .map(|f| f.target.to_string())
+                .unwrap_or_default()
+        );
+        self.propose_promote(now, id, registry, Some(cutoff), &reason);
+    }
+
+    fn propose_promote(
+        &mut self,
+        now: Instant,
+        id: FailoverId,
+        registry: &Registry,
+        superseded_cutoff: Option<u64>,
+        reason: &str,
+    ) {
+        let Some(f) = self.failovers.get(&id) else {
+            return;
+        };
+        let namespace = f.request.namespace.clone();
+        let to = f.target.clone();
+        let Some(expect) = registry.placement(&namespace).map(|p| p.version) else {
+            self.finish(
+                now,
+                id,
+                "controller",
+                FailoverStep::Aborted,
+                "namespace vanished",
+            );
+            return;
+        };
+        let command = RegistryCommand::Promote {
+            namespace,
+            to,
+            expect,
+            superseded_cutoff,
+            change: self.change_metadata(id, "controller", "promote"),
+        };
+        self.awaiting.insert(id, Awaiting::Promote);
+        self.out.push_back(ControllerOutput::Propose {
+            failover: id,
+            command,
+        });
+        self.transition(now, id, "controller", FailoverStep::Promote, reason);
+    }
+
+    fn propose_rollback(
+        &mut self,
+        now: Instant,
+        id: FailoverId,
+        registry: &Registry,
+        actor: &str,
+        reason: &str,
+    ) {
+        let Some(f) = self.failovers.get(&id) else {
+            return;
+        };
+        let namespace = f.request.namespace.clone();
+        let Some(expect) = registry.placement(&namespace).map(|p| p.version) else {
+            self.finish(
+                now,
+                id,
+                actor,
+                FailoverStep::RolledBack,
+                "namespace vanished",
+            );
+            return;
+        };
+        let command = RegistryCommand::SetPlacementState {
+            namespace,
+            state: PlacementState::Active,
+            expect,
+            change: self.change_metadata(id, actor, reason),
+        };
+        self.awaiting.insert(id, Awaiting::Rollback);
+        self.out.push_back(ControllerOutput::Propose {
+            failover: id,
+            command,
+        });
+        let step = self
+            .failovers
+            .get(&id)
+            .map_or(FailoverStep::Drain, |f| f.step);
+        self.audit(
+            now,
+            id,
+            actor,
+            Some(step),
+            step,
+            &format!("rolling back: {reason}"),
+        );
+    }
+
+    fn transition(
+        &mut self,
+        now: Instant,
+        id: FailoverId,
+        actor: &str,
+        to: FailoverStep,
+        reason: &str,
+    ) {
+        let Some(f) = self.failovers.get_mut(&id) else {
+            return;
+        };
+        let from = f.step;
+        f.step = to;
+        self.audit(now, id, actor, Some(from), to, reason);
+    }
+
+    fn finish(
+        &mut self,
+        now: Instant,
+        id: FailoverId,
+        actor: &str,
+        to: FailoverStep,
+        reason: &str,
+    ) {
+        self.transition(now, id, actor, to, reason);
+        self.awaiting.remove(&id);
+        if let Some(f) = self.failovers.get_mut(&id) {
+            f.finished_at = Some(now);
+            if self.in_flight.get(&f.request.namespace) == Some(&id) {
+                self.in_flight.remove(&f.request.namespace);
+            }
+        }
+    }
+
+    fn audit(
+        &mut self,
+        now: Instant,
+        id: FailoverId,
+        actor: &str,
+        from: Option<FailoverStep>,
+        to: FailoverStep,
+        reason: &str,
+    ) {
+        let Some(f) = self.failovers.get(&id) else {
+            return;
+        };
+        self.out.push_back(ControllerOutput::Audit(AuditRecord {
+            at: now,
+            failover: id,
+            namespace: f.request.namespace.clone(),
+            actor: actor.to_owned(),
+            from,
+            to,
+            reason: reason.to_owned(),
+        }));
+    }
+}

@@ -1,0 +1,3 @@
+//! The `omnirelay` command line. Each subcommand lives in its own file.
+
+pub mod cert;
