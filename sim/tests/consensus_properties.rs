@@ -325,3 +325,37 @@ fn nothing_commits_before_a_majority_has_fsynced_and_unsynced_copies_die_with_a_
         assert_clean(&c, seed);
     }
 }
+
+#[test]
+fn leadership_changes_carry_the_new_term_and_how_long_the_election_took() {
+    for seed in 0..10 {
+        let (mut c, leader) = settled(seed, ClusterSpec::new(5));
+        let term = term_of(&c, leader);
+        let crashed_at = c.sim.now();
+        c.crash(leader);
+        c.run_for(2 * SEC);
+        let after: Vec<_> = c
+            .checker
+            .leadership_log
+            .iter()
+            .filter(|(at, _, _)| *at > crashed_at)
+            .collect();
+        assert!(
+            !after.is_empty(),
+            "seed {seed}: nobody learned a new leader"
+        );
+        for &&(at, node, change) in &after {
+            // The term is the fencing token: strictly above the crashed leader's.
+            assert!(
+                change.term > term,
+                "seed {seed}: n{} saw {}",
+                node.0,
+                change.term
+            );
+            // Everyone lost the leader after the crash, so nobody was leaderless longer.
+            assert!(change.election_duration <= at - crashed_at, "seed {seed}");
+            assert!(change.election_duration > Duration::ZERO, "seed {seed}");
+        }
+        assert_clean(&c, seed);
+    }
+}

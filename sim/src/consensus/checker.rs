@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use omnirelay_core::consensus::{
-    Entry, Event, LogPosition, PersistedState, ProposeError, Term, TransferError, VoterChangeError,
+    Entry, Event, LeadershipChange, LogPosition, PersistedState, ProposeError, Term, TransferError,
+    VoterChangeError,
 };
 use omnirelay_core::{Instant, NodeId};
 
@@ -72,8 +73,8 @@ pub struct ConsensusChecker {
     pub durability_checked_through: u64,
     /// Split-brain events raised by replicas.
     pub split_brain_events: u64,
-    /// Every `LeaderChanged` event: (time, node that saw it, term, leader).
-    pub leadership_log: Vec<(Instant, NodeId, Term, NodeId)>,
+    /// Every `LeaderChanged` event: (time, node that saw it, the change).
+    pub leadership_log: Vec<(Instant, NodeId, LeadershipChange)>,
     /// Every `SteppedDown` event: (time, node, term).
     pub step_downs: Vec<(Instant, NodeId, Term)>,
     /// Snapshots installed: (time, node, last index).
@@ -327,8 +328,7 @@ impl Observer<SimReplica> for ConsensusChecker {
         let now = sim.now();
         match event {
             NodeEvent::Raft(Event::LeaderChanged(change)) => {
-                self.leadership_log
-                    .push((now, node, change.term, change.leader));
+                self.leadership_log.push((now, node, *change));
                 if change.leader == node {
                     match self.leaders.get(&change.term) {
                         Some(&other) if other != node => {

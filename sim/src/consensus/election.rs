@@ -208,8 +208,10 @@ fn wait_for_leader_after(
             .checker
             .leadership_log
             .iter()
-            .find(|(_, node, term, leader)| node == leader && after.is_none_or(|a| *term > a))
-            .map(|&(at, _, term, leader)| (leader, term, at));
+            .find(|(_, node, change)| {
+                *node == change.leader && after.is_none_or(|a| change.term > a)
+            })
+            .map(|&(at, _, change)| (change.leader, change.term, at));
         if found.is_some() {
             return found;
         }
