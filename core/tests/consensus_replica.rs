@@ -185,6 +185,33 @@ fn a_candidate_asks_for_votes_only_after_its_own_vote_is_persisted() {
 }
 
 #[test]
+fn a_single_voter_leads_only_once_its_self_vote_is_durable() {
+    // Otherwise a crash before the fsync restarts it in the previous term, and it wins
+    // the same term a second time, handing out the same log positions twice.
+    let mut r = Replica::new(
+        ReplicaConfig::new(N1),
+        VoterSet::uniform([N1]),
+        PersistedState::default(),
+        ChaCha8Rng::seed_from_u64(16),
+        Instant::ZERO,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let t = r.poll_timeout().unwrap_or(ms(300));
+    r.handle_timeout(t);
+    let (_, events) = drain(&mut r);
+    assert_eq!(r.role(), RoleKind::Candidate);
+    assert!(matches!(
+        r.propose(t, vec![1]),
+        Err(ProposeError::NotLeader { .. })
+    ));
+    let id = last_persist_id(&events).unwrap_or_default();
+    assert_eq!(r.handle_persisted(t, id), Ok(()));
+    drain(&mut r);
+    assert_eq!(r.role(), RoleKind::Leader);
+    assert_eq!(r.term(), Term(1));
+}
+
+#[test]
 fn a_vote_is_sent_only_after_it_is_persisted() {
     // Figure 2: votedFor is persistent state, on stable storage before responding.
     let mut r = replica(N2, 3, PersistedState::default());

@@ -112,7 +112,8 @@ impl Replica {
         self.leader = None;
         self.leaderless_since.get_or_insert(now);
         self.role = Role::Candidate {
-            granted: BTreeSet::from([me]),
+            granted: BTreeSet::new(),
+            self_vote: self.next_persist_id(),
         };
         self.timers.cancel_leader_timers();
         self.reset_election_timer(now);
@@ -120,7 +121,22 @@ impl Replica {
         for peer in self.other_voters() {
             self.send_after_persist(peer, Message::Vote(req.clone()));
         }
-        if self.voters.quorum() <= 1 {
+    }
+
+    /// Counts the candidate's own vote once `handle_persisted` covers it (for a single
+    /// voter, that is the moment it wins).
+    pub(crate) fn count_durable_self_vote(&mut self, now: Instant) {
+        let me = self.config.id;
+        let durable = self.last_persisted_id();
+        let Role::Candidate { granted, self_vote } = &mut self.role else {
+            return;
+        };
+        if *self_vote > durable || granted.contains(&me) {
+            return;
+        }
+        granted.insert(me);
+        let granted = granted.clone();
+        if self.votes_among_voters(&granted) >= self.voters.quorum() {
             self.become_leader(now);
         }
     }
@@ -216,7 +232,7 @@ impl Replica {
     }
 
     pub(crate) fn on_vote_response(&mut self, now: Instant, from: NodeId, resp: VoteResponse) {
-        let Role::Candidate { granted } = &mut self.role else {
+        let Role::Candidate { granted, .. } = &mut self.role else {
             self.count_drop(DropReason::UnexpectedRole);
             return;
         };

@@ -27,8 +27,13 @@ pub(crate) enum Role {
     Follower,
     /// Asking for pre-votes for `term + 1` without raising its own term.
     PreCandidate { granted: BTreeSet<NodeId> },
-    /// Asking for votes in its term.
-    Candidate { granted: BTreeSet<NodeId> },
+    /// Asking for votes in its term. Its own vote joins `granted` only once the write
+    /// carrying it (`self_vote`) is durable: a node that won on an unsynced self-vote
+    /// could restart in the previous term and lead the same term twice.
+    Candidate {
+        granted: BTreeSet<NodeId>,
+        self_vote: PersistId,
+    },
     /// Leading its term.
     Leader(LeaderState),
 }
@@ -446,6 +451,7 @@ impl Replica {
         if matches!(self.role, Role::Leader(_)) {
             self.maybe_commit(now);
         }
+        self.count_durable_self_vote(now);
         self.emit_committed();
         self.flush();
         Ok(())
@@ -492,6 +498,16 @@ impl Replica {
             .retain(|e| e.index > snapshot.last_index);
         self.snapshot = Some(snapshot.clone());
         self.pending_write.snapshot = Some(snapshot);
+    }
+
+    /// The last write the shell reported durable.
+    pub(crate) fn last_persisted_id(&self) -> PersistId {
+        self.last_persisted
+    }
+
+    /// The id the write being accumulated will get when flushed.
+    pub(crate) fn next_persist_id(&self) -> PersistId {
+        PersistId(self.last_issued.0 + 1)
     }
 
     /// Queues a message that may leave now.

@@ -338,7 +338,12 @@ impl Observer<SimReplica> for ConsensusChecker {
                             );
                             self.violation(ViolationKind::TwoLeaders, now, what);
                         }
-                        Some(_) => {}
+                        Some(_) => {
+                            // Winning means starting a new term: the same node winning a
+                            // term twice (e.g. after a restart) is two leaderships of it.
+                            let what = format!("n{} won {} twice", node.0, change.term);
+                            self.violation(ViolationKind::TwoLeaders, now, what);
+                        }
                         None => {
                             self.leaders.insert(change.term, node);
                         }
