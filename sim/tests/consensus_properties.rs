@@ -359,3 +359,31 @@ fn leadership_changes_carry_the_new_term_and_how_long_the_election_took() {
         assert_clean(&c, seed);
     }
 }
+
+#[test]
+fn a_leader_removed_by_an_uncommitted_change_still_campaigns_to_commit_it() {
+    // Thesis §4.2.2: a server not in its own latest configuration may still be needed to
+    // commit that configuration. Two voters; the leader removes itself while cut off, so
+    // only it holds the change and its log is the more up to date: unless it campaigns,
+    // nobody can ever win.
+    for seed in 0..10 {
+        let (mut c, leader) = settled(seed, ClusterSpec::new(2));
+        let Some(other) = c.node_ids().into_iter().find(|&id| id != leader) else {
+            continue;
+        };
+        c.sim.network_mut().block(leader, other);
+        let voters = c
+            .sim
+            .machine(leader)
+            .map(|m| m.replica().voters().without_voter(leader))
+            .unwrap_or_default();
+        c.input(leader, ReplicaInput::ChangeVoters(voters.clone()));
+        c.run_for(SEC);
+        c.sim.network_mut().heal();
+        c.run_for(3 * SEC);
+        assert_eq!(c.leader(), Some(other), "seed {seed}: the cluster is stuck");
+        let view = c.sim.machine(other).map(|m| m.replica().voters().clone());
+        assert_eq!(view, Some(voters), "seed {seed}");
+        assert_clean(&c, seed);
+    }
+}

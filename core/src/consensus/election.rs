@@ -43,6 +43,20 @@ impl Replica {
         }
     }
 
+    /// Whether this node may start an election: a voter of priority above 0, or a node
+    /// that an uncommitted configuration removed (it may still be needed to commit that
+    /// very change: thesis §4.2.2 — it then leads without counting itself).
+    pub(crate) fn may_campaign(&self) -> bool {
+        if self.my_priority().is_some() {
+            return self.may_lead();
+        }
+        self.voters_index > self.commit_index
+            && self
+                .voters_at(self.voters_index.saturating_sub(1))
+                .priority(self.config.id)
+                .is_some_and(|p| p.may_lead())
+    }
+
     /// The priority rule (module docs): equally up to date, and we rank higher.
     fn prefers_self_over(&self, candidate: NodeId, req: &VoteRequest) -> bool {
         self.may_lead()
@@ -71,7 +85,7 @@ impl Replica {
         }
         self.leader = None;
         self.leaderless_since.get_or_insert(now);
-        if !self.may_lead() {
+        if !self.may_campaign() {
             self.role = Role::Follower;
             self.reset_election_timer(now);
             return;
@@ -93,7 +107,8 @@ impl Replica {
         for peer in self.other_voters() {
             self.send(peer, Message::PreVote(req.clone()));
         }
-        if self.voters.quorum() <= 1 {
+        if self.votes_among_voters(&BTreeSet::from([me])) >= self.voters.quorum() {
+            // A single voter needs nobody's pre-vote.
             self.start_election(now, false);
         }
     }
