@@ -501,6 +501,7 @@ fn random_message(rng: &mut ChaCha8Rng) -> Option<Message> {
                 AppendOutcome::Rejected {
                     rejected_prev_index: b,
                     hint_index: c,
+                    hint_term: term,
                 }
             },
         }),

@@ -56,6 +56,10 @@ pub enum AppendOutcome {
         rejected_prev_index: u64,
         /// The leader should retry with `prev_log_index` at most this.
         hint_index: u64,
+        /// The follower's term at `hint_index`: the leader skips back over its own
+        /// entries of higher terms, which cannot match (one round trip per term, not
+        /// per entry).
+        hint_term: Term,
     },
 }
 

@@ -29,14 +29,16 @@ impl Progress {
         self.next_index = self.next_index.max(self.match_index + 1);
     }
 
-    /// A rejection of `prev_index` with the follower's `hint`. Returns whether it was
-    /// current (stale rejections, below what is already matched, are ignored).
+    /// A rejection of `prev_index`; retry after `hint`. Returns whether it was current
+    /// (rejections below what is already matched are stale and ignored). Only ever moves
+    /// the next index down: a late or duplicated rejection of an older, higher probe must
+    /// not undo the progress of newer ones.
     pub(crate) fn on_rejected(&mut self, prev_index: u64, hint: u64) -> bool {
         if prev_index < self.match_index {
             return false;
         }
         let retry = hint.saturating_add(1).min(prev_index.max(1));
-        self.next_index = retry.max(self.match_index + 1);
+        self.next_index = self.next_index.min(retry).max(self.match_index + 1);
         true
     }
 }

@@ -823,6 +823,7 @@ impl Replica {
             let outcome = AppendOutcome::Rejected {
                 rejected_prev_index: 0,
                 hint_index: 0,
+                hint_term: Term(0),
             };
             let term = self.term;
             self.send_after_persist(

@@ -94,6 +94,7 @@ impl Replica {
             let outcome = AppendOutcome::Rejected {
                 rejected_prev_index: req.prev_log_index,
                 hint_index: self.log.last_index(),
+                hint_term: self.log.last_term(),
             };
             self.send_after_persist(
                 from,
@@ -135,6 +136,7 @@ impl Replica {
             let outcome = AppendOutcome::Rejected {
                 rejected_prev_index: req.prev_log_index,
                 hint_index,
+                hint_term: self.log.term_at(hint_index).unwrap_or_default(),
             };
             self.send_after_persist(
                 from,
@@ -264,8 +266,23 @@ impl Replica {
             AppendOutcome::Rejected {
                 rejected_prev_index,
                 hint_index,
+                hint_term,
             } => {
-                if pr.on_rejected(rejected_prev_index, hint_index) {
+                // Our last entry that can match the follower's at `hint_index`: skip
+                // back over ours of a higher term (never below the snapshot).
+                let mut retry = hint_index.min(last);
+                while retry > self.log.snapshot_index()
+                    && self.log.term_at(retry).is_some_and(|t| t > hint_term)
+                {
+                    retry -= 1;
+                }
+                let Role::Leader(l) = &mut self.role else {
+                    return;
+                };
+                let Some(pr) = l.progress.get_mut(&from) else {
+                    return;
+                };
+                if pr.on_rejected(rejected_prev_index, retry) {
                     self.send_append(from);
                 }
             }
