@@ -38,6 +38,8 @@ pub enum ViolationKind {
     LogMatching,
     /// No leader once faults healed (liveness).
     NoLeaderAfterHealing,
+    /// A voter had not caught up once faults healed (liveness).
+    NotConverged,
     /// A node could not restart from its own disk.
     RestoreFailed,
 }
@@ -227,16 +229,19 @@ impl ConsensusChecker {
             self.violation(ViolationKind::CommitLost, now, what);
         }
         let acknowledged: Vec<(u64, LogPosition)> = self.acknowledged().collect();
-        // A server removed from the cluster stops receiving entries, so its stale
-        // uncommitted suffix may differ: only the voters of the final configuration count.
-        let final_voters = sim
-            .machine(leader)
-            .map(|m| m.replica().voters().clone())
-            .unwrap_or_default();
-        for (id, m) in sim.machines().filter(|(id, _)| final_voters.contains(*id)) {
+        // Safety: a node that has committed an index holds the acknowledged entry there,
+        // in memory and (once its disk caught up to it) on disk. A node that has not may
+        // still hold a stale uncommitted entry, which its leader will overwrite.
+        for (id, m) in sim.machines() {
+            let r = m.replica();
             for &(seq, pos) in &acknowledged {
-                let in_log = m.replica().entry(pos.index);
-                let on_disk = m.disk().entry(pos.index);
+                if r.commit_index() < pos.index {
+                    continue;
+                }
+                let in_log = r.entry(pos.index);
+                let on_disk = (r.persisted_index() >= pos.index)
+                    .then(|| m.disk().entry(pos.index))
+                    .flatten();
                 for held in [in_log, on_disk].into_iter().flatten() {
                     if held.term != pos.term || command_seq(&held.payload) != Some(seq) {
                         let what = format!(
@@ -246,6 +251,22 @@ impl ConsensusChecker {
                         self.violation(ViolationKind::AcknowledgedMisplaced, now, what);
                     }
                 }
+            }
+        }
+        // Liveness: once healed, every voter of the final configuration has caught up.
+        let final_voters = sim
+            .machine(leader)
+            .map(|m| m.replica().voters().clone())
+            .unwrap_or_default();
+        let highest_acknowledged = acknowledged.iter().map(|(_, p)| p.index).max().unwrap_or(0);
+        for (id, m) in sim.machines().filter(|(id, _)| final_voters.contains(*id)) {
+            if m.replica().commit_index() < highest_acknowledged {
+                let what = format!(
+                    "n{} committed only {} of {highest_acknowledged} after healing",
+                    id.0,
+                    m.replica().commit_index()
+                );
+                self.violation(ViolationKind::NotConverged, now, what);
             }
         }
         let nodes: Vec<NodeId> = sim.machines().map(|(id, _)| id).collect();
