@@ -7,16 +7,20 @@
 //! reports it with [`Replica::handle_persisted`]. A restart rebuilds a replica from
 //! [`PersistedState`] alone.
 //!
-//! Files: `log` (entries, terms), `messages`, `storage` (the durability boundary),
-//! `snapshot`, `config` (voter set, priorities, timeouts), `election` (pre-vote, votes,
-//! lease, check-quorum, priority rule), `replication` (append, commit, snapshot
-//! catch-up), `progress` (leader's view of followers), `timers`, `events`, `errors`.
+//! Files: `replica` (the machine, client inputs, timers), `log` (entries, terms),
+//! `messages`, `storage` (the durability boundary, shell side) and `durability` (replica
+//! side), `snapshot`, `config` (voter set, priorities, timeouts), `election` (pre-vote,
+//! votes, lease, check-quorum, priority rule), `replication` (append, commit, snapshot
+//! catch-up), `membership` (voter changes), `progress` (leader's view of followers),
+//! `timers`, `events`, `errors`.
 
 mod config;
+mod durability;
 mod election;
 mod errors;
 mod events;
 mod log;
+mod membership;
 mod messages;
 mod progress;
 mod replica;

@@ -6,16 +6,14 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::config::{Priority, ReplicaConfig, VoterSet};
-use super::errors::{
-    CompactError, DropReason, PersistError, ProposeError, RestoreError, TransferError,
-    VoterChangeError,
-};
+use super::durability::{InFlightPersist, PendingWrite};
+use super::errors::{CompactError, DropReason, ProposeError, RestoreError, TransferError};
 use super::events::Event;
 use super::log::{Entry, EntryPayload, LogPosition, ReplicatedLog, Term};
 use super::messages::{AppendOutcome, AppendResponse, Message};
 use super::progress::Progress;
 use super::snapshot::Snapshot;
-use super::storage::{HardState, PersistId, PersistRequest, PersistedState};
+use super::storage::{PersistId, PersistedState};
 use super::timers::{Timer, Timers};
 use crate::machine::{Machine, Transmit};
 use crate::{Instant, NodeId};
@@ -65,33 +63,6 @@ pub(crate) struct LeaderState {
     pub(crate) transfer: Option<Transfer>,
 }
 
-/// A write issued to the shell and not yet reported durable.
-#[derive(Clone, Copy, Debug)]
-struct InFlightPersist {
-    id: PersistId,
-    /// The log matches what this request leaves on disk up to this index (lowered when a
-    /// later truncation rewrites the suffix).
-    durable_through: u64,
-}
-
-/// Writes accumulated during one input, emitted as one [`PersistRequest`] at its end.
-#[derive(Clone, Debug, Default)]
-struct PendingWrite {
-    snapshot: Option<Snapshot>,
-    truncate_from: Option<u64>,
-    entries: Vec<Entry>,
-    hard_state_changed: bool,
-}
-
-impl PendingWrite {
-    fn is_empty(&self) -> bool {
-        self.snapshot.is_none()
-            && self.truncate_from.is_none()
-            && self.entries.is_empty()
-            && !self.hard_state_changed
-    }
-}
-
 /// A Raft replica (Ongaro & Ousterhout 2014; thesis for pre-vote, check-quorum,
 /// leadership transfer and single-server voter changes), sans IO.
 ///
@@ -115,10 +86,10 @@ pub struct Replica {
     pub(crate) voted_for: Option<NodeId>,
     pub(crate) log: ReplicatedLog,
     pub(crate) snapshot: Option<Snapshot>,
-    bootstrap_voters: VoterSet,
+    pub(crate) bootstrap_voters: VoterSet,
     pub(crate) voters: VoterSet,
     /// Every node any configuration this replica has seen names (only grows).
-    known_nodes: BTreeSet<NodeId>,
+    pub(crate) known_nodes: BTreeSet<NodeId>,
     /// Index of the configuration entry in effect (0: snapshot or bootstrap set).
     pub(crate) voters_index: u64,
     pub(crate) commit_index: u64,
@@ -132,15 +103,15 @@ pub struct Replica {
     pub(crate) leaderless_since: Option<Instant>,
     pub(crate) timers: Timers,
     // Durability boundary.
-    pending_write: PendingWrite,
-    last_issued: PersistId,
-    last_persisted: PersistId,
-    in_flight: VecDeque<InFlightPersist>,
+    pub(crate) pending_write: PendingWrite,
+    pub(crate) last_issued: PersistId,
+    pub(crate) last_persisted: PersistId,
+    pub(crate) in_flight: VecDeque<InFlightPersist>,
     /// Messages that may leave only once the write with this id is durable.
-    awaiting_persist: VecDeque<(PersistId, Transmit<Message>)>,
-    transmits: VecDeque<Transmit<Message>>,
-    events: VecDeque<Event>,
-    drops: BTreeMap<DropReason, u64>,
+    pub(crate) awaiting_persist: VecDeque<(PersistId, Transmit<Message>)>,
+    pub(crate) transmits: VecDeque<Transmit<Message>>,
+    pub(crate) events: VecDeque<Event>,
+    pub(crate) drops: BTreeMap<DropReason, u64>,
 }
 
 impl Replica {
@@ -260,14 +231,6 @@ impl Replica {
         &self.voters
     }
 
-    /// How many of `granted` are voters of the configuration in effect.
-    pub(crate) fn votes_among_voters(&self, granted: &BTreeSet<NodeId>) -> usize {
-        granted
-            .iter()
-            .filter(|&&id| self.voters.contains(id))
-            .count()
-    }
-
     /// Where a client should retry: the known leader, unless that is this node (which
     /// then just stepped down in this term).
     pub fn leader_hint(&self) -> Option<NodeId> {
@@ -317,45 +280,6 @@ impl Replica {
                 term: self.term,
             }),
         }
-    }
-
-    /// Proposes a voter set differing from the current one by exactly one server. It takes
-    /// effect on each replica as soon as appended; another change is refused until it
-    /// commits (thesis §4.1), and until the leader has committed an entry of its term.
-    pub fn propose_voter_change(
-        &mut self,
-        now: Instant,
-        voters: VoterSet,
-    ) -> Result<LogPosition, VoterChangeError> {
-        let Role::Leader(l) = &self.role else {
-            return Err(VoterChangeError::NotLeader {
-                leader_hint: self.leader_hint(),
-            });
-        };
-        if l.transfer.is_some() {
-            return Err(VoterChangeError::TransferInProgress);
-        }
-        if self.voters_index > self.commit_index {
-            return Err(VoterChangeError::ChangePending {
-                pending_index: self.voters_index,
-            });
-        }
-        if self.log.term_at(self.commit_index) != Some(self.term) {
-            return Err(VoterChangeError::LeaderNotSettled);
-        }
-        let changed = self.voters.changed_servers(&voters);
-        if changed != 1 {
-            return Err(VoterChangeError::NotSingleServer { changed });
-        }
-        if !voters
-            .ids()
-            .any(|id| voters.priority(id).is_some_and(Priority::may_lead))
-        {
-            return Err(VoterChangeError::NoEligibleLeader);
-        }
-        let position = self.append_as_leader(now, EntryPayload::VoterChange(voters));
-        self.flush();
-        Ok(position)
     }
 
     /// Hands leadership to `target` (thesis §3.10): proposals are refused meanwhile; the
@@ -418,234 +342,6 @@ impl Replica {
         self.pending_write.snapshot = Some(snapshot);
         self.flush();
         Ok(())
-    }
-
-    /// The shell made every persist request up to `id` durable.
-    pub fn handle_persisted(&mut self, now: Instant, id: PersistId) -> Result<(), PersistError> {
-        if id > self.last_issued {
-            return Err(PersistError::NeverIssued {
-                acknowledged: id,
-                last_issued: self.last_issued,
-            });
-        }
-        if id <= self.last_persisted {
-            return Ok(());
-        }
-        self.last_persisted = id;
-        while let Some(done) = self.in_flight.front().copied() {
-            if done.id > id {
-                break;
-            }
-            self.in_flight.pop_front();
-            self.persisted_index = self.persisted_index.max(done.durable_through);
-        }
-        while self
-            .awaiting_persist
-            .front()
-            .is_some_and(|(waits_for, _)| *waits_for <= id)
-        {
-            if let Some((_, t)) = self.awaiting_persist.pop_front() {
-                self.transmits.push_back(t);
-            }
-        }
-        if matches!(self.role, Role::Leader(_)) {
-            self.maybe_commit(now);
-        }
-        self.count_durable_self_vote(now);
-        self.emit_committed();
-        self.flush();
-        Ok(())
-    }
-
-    // ---- durability plumbing ---------------------------------------------------------
-
-    pub(crate) fn mark_hard_state_changed(&mut self) {
-        self.pending_write.hard_state_changed = true;
-    }
-
-    /// Appends `entry` to the log and to the pending write.
-    pub(crate) fn append_entry(&mut self, entry: Entry) {
-        self.pending_write.entries.push(entry.clone());
-        self.log.push(entry);
-    }
-
-    /// Drops the log suffix from `index` on, in memory and (pending) on disk.
-    pub(crate) fn truncate_log(&mut self, index: u64) {
-        self.log.truncate_from(index);
-        let cap = index.saturating_sub(1);
-        self.persisted_index = self.persisted_index.min(cap);
-        for w in &mut self.in_flight {
-            w.durable_through = w.durable_through.min(cap);
-        }
-        self.pending_write.entries.retain(|e| e.index < index);
-        let from = self
-            .pending_write
-            .truncate_from
-            .map_or(index, |t| t.min(index));
-        self.pending_write.truncate_from = Some(from);
-    }
-
-    /// Replaces the whole log with an installed snapshot.
-    pub(crate) fn install_snapshot(&mut self, snapshot: Snapshot) {
-        let keeps_suffix = self.log.term_at(snapshot.last_index) == Some(snapshot.last_term);
-        if !keeps_suffix {
-            self.truncate_log(snapshot.last_index + 1);
-            self.pending_write.truncate_from = None;
-        }
-        self.log.compact(snapshot.last_index, snapshot.last_term);
-        self.pending_write
-            .entries
-            .retain(|e| e.index > snapshot.last_index);
-        self.snapshot = Some(snapshot.clone());
-        self.pending_write.snapshot = Some(snapshot);
-    }
-
-    /// The last write the shell reported durable.
-    pub(crate) fn last_persisted_id(&self) -> PersistId {
-        self.last_persisted
-    }
-
-    /// The id the write being accumulated will get when flushed.
-    pub(crate) fn next_persist_id(&self) -> PersistId {
-        PersistId(self.last_issued.0 + 1)
-    }
-
-    /// Queues a message that may leave now.
-    pub(crate) fn send(&mut self, to: NodeId, msg: Message) {
-        self.transmits.push_back(Transmit { to, msg });
-    }
-
-    /// Queues a message that may leave only once every write issued so far (and the one
-    /// being accumulated) is durable.
-    pub(crate) fn send_after_persist(&mut self, to: NodeId, msg: Message) {
-        let waits_for = if !self.pending_write.is_empty() {
-            PersistId(self.last_issued.0 + 1)
-        } else {
-            self.last_issued
-        };
-        if waits_for <= self.last_persisted {
-            self.send(to, msg);
-        } else {
-            self.awaiting_persist
-                .push_back((waits_for, Transmit { to, msg }));
-        }
-    }
-
-    /// Emits the accumulated writes as one persist request.
-    pub(crate) fn flush(&mut self) {
-        if self.pending_write.is_empty() {
-            return;
-        }
-        let pending = std::mem::take(&mut self.pending_write);
-        self.last_issued = PersistId(self.last_issued.0 + 1);
-        self.in_flight.push_back(InFlightPersist {
-            id: self.last_issued,
-            durable_through: self.log.last_index(),
-        });
-        let hard_state = pending.hard_state_changed.then_some(HardState {
-            term: self.term,
-            voted_for: self.voted_for,
-        });
-        self.events.push_back(Event::Persist(PersistRequest {
-            id: self.last_issued,
-            snapshot: pending.snapshot,
-            truncate_from: pending.truncate_from,
-            entries: pending.entries,
-            hard_state,
-        }));
-    }
-
-    pub(crate) fn push_event(&mut self, event: Event) {
-        self.events.push_back(event);
-    }
-
-    /// Hands committed entries that are durable here to the shell, in order.
-    pub(crate) fn emit_committed(&mut self) {
-        let upto = self.commit_index.min(self.persisted_index);
-        while self.applied_index < upto {
-            let Some(entry) = self.log.entry(self.applied_index + 1).cloned() else {
-                break;
-            };
-            self.applied_index = entry.index;
-            self.events.push_back(Event::Committed(entry));
-        }
-    }
-
-    // ---- configuration ----------------------------------------------------------------
-
-    /// The voter set in effect at `index`: the last configuration entry at or before it.
-    pub(crate) fn voters_at(&self, index: u64) -> VoterSet {
-        let in_log = self
-            .log
-            .iter_from(self.log.snapshot_index() + 1)
-            .take_while(|e| e.index <= index)
-            .filter_map(|e| match &e.payload {
-                EntryPayload::VoterChange(v) => Some(v.clone()),
-                _ => None,
-            })
-            .last();
-        in_log
-            .or_else(|| self.snapshot.as_ref().map(|s| s.voters.clone()))
-            .unwrap_or_else(|| self.bootstrap_voters.clone())
-    }
-
-    /// Recomputes the voter set in effect from the log (after an append, truncation or
-    /// snapshot install); a configuration takes effect when appended (thesis §4.1).
-    pub(crate) fn refresh_voters(&mut self) {
-        let latest = self
-            .log
-            .iter_from(self.log.snapshot_index() + 1)
-            .rev()
-            .find_map(|e| match &e.payload {
-                EntryPayload::VoterChange(v) => Some((e.index, v.clone())),
-                _ => None,
-            });
-        let (index, voters) = latest.unwrap_or_else(|| {
-            (
-                0,
-                self.snapshot
-                    .as_ref()
-                    .map_or_else(|| self.bootstrap_voters.clone(), |s| s.voters.clone()),
-            )
-        });
-        let configured: Vec<NodeId> = self
-            .log
-            .iter_from(self.log.snapshot_index() + 1)
-            .filter_map(|e| match &e.payload {
-                EntryPayload::VoterChange(v) => Some(v.ids().collect::<Vec<_>>()),
-                _ => None,
-            })
-            .flatten()
-            .chain(self.snapshot.iter().flat_map(|s| s.voters.ids()))
-            .collect();
-        self.known_nodes.extend(configured);
-        if index == self.voters_index && voters == self.voters {
-            return;
-        }
-        self.voters_index = index;
-        self.voters = voters.clone();
-        let me = self.config.id;
-        let next = self.log.last_index() + 1;
-        let mut now_for_new = None;
-        if let Role::Leader(l) = &mut self.role {
-            l.progress.retain(|id, _| voters.contains(*id));
-            for id in voters.ids().filter(|&id| id != me) {
-                if !l.progress.contains_key(&id) {
-                    // Borrow the most recent contact time so a new voter is not counted
-                    // as silent before it had a chance to answer.
-                    let heard = *now_for_new.get_or_insert_with(|| {
-                        l.progress
-                            .values()
-                            .map(|p| p.last_heard)
-                            .max()
-                            .unwrap_or_default()
-                    });
-                    l.progress.insert(id, Progress::new(next, heard));
-                }
-            }
-        }
-        self.events
-            .push_back(Event::VoterSetChanged { index, voters });
     }
 
     // ---- timers -----------------------------------------------------------------------
