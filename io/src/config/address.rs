@@ -82,7 +82,9 @@ fn is_dns_name(host: &str) -> bool {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
 }
 
@@ -100,7 +102,15 @@ mod tests {
 
     #[test]
     fn addresses_without_a_usable_host_or_port_are_refused() {
-        for text in ["10.0.0.1", "host:0", "host:70000", ":7001", "bad host:1", "-a:1", "a..b:1"] {
+        for text in [
+            "10.0.0.1",
+            "host:0",
+            "host:70000",
+            ":7001",
+            "bad host:1",
+            "-a:1",
+            "a..b:1",
+        ] {
             assert!(text.parse::<HostPort>().is_err(), "{text} accepted");
         }
     }

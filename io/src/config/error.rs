@@ -72,7 +72,9 @@ pub enum ConfigError {
         other: String,
     },
     /// An `OMNIRELAY_*` variable that names no key.
-    #[error("{variable}: no such configuration key (OMNIRELAY_<SECTION>_<KEY>, e.g. OMNIRELAY_NODE_ID)")]
+    #[error(
+        "{variable}: no such configuration key (OMNIRELAY_<SECTION>_<KEY>, e.g. OMNIRELAY_NODE_ID)"
+    )]
     UnknownVariable {
         /// The environment variable.
         variable: String,
@@ -120,9 +122,8 @@ impl ConfigError {
             | ConfigError::Invalid { key, .. }
             | ConfigError::DuplicatePort { key, .. }
             | ConfigError::Tls { key, .. } => key.clone(),
-            ConfigError::UnknownVariable { variable } | ConfigError::BadVariable { variable, .. } => {
-                variable.clone()
-            }
+            ConfigError::UnknownVariable { variable }
+            | ConfigError::BadVariable { variable, .. } => variable.clone(),
             ConfigError::IdentityMismatch { .. } => "tls.cert".to_owned(),
         }
     }

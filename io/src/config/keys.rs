@@ -141,7 +141,10 @@ pub(crate) fn section(name: &str) -> Option<&'static Section> {
 impl Section {
     /// The kind of `key` in this section.
     pub fn kind(&self, key: &str) -> Option<Kind> {
-        self.keys.iter().find(|(k, _)| *k == key).map(|(_, kind)| *kind)
+        self.keys
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, kind)| *kind)
     }
 
     fn expected(&self) -> String {
@@ -172,10 +175,11 @@ pub(crate) fn unknown_keys(table: &Table) -> Vec<ConfigError> {
                     key: format!("{name}.{key}"),
                     expected: section.expected(),
                 });
-            } else if let (Some(Kind::Voters), Value::Array(voters)) = (section.kind(key), value)
-            {
+            } else if let (Some(Kind::Voters), Value::Array(voters)) = (section.kind(key), value) {
                 for (i, voter) in voters.iter().enumerate() {
-                    let Value::Table(fields) = voter else { continue };
+                    let Value::Table(fields) = voter else {
+                        continue;
+                    };
                     for field in fields.keys().filter(|f| !VOTER_KEYS.iter().any(|k| k == f)) {
                         problems.push(ConfigError::UnknownKey {
                             key: format!("{name}.{key}[{i}].{field}"),

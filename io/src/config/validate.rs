@@ -18,7 +18,12 @@ use super::node::{
 };
 use super::raw::{RawConfig, RawGossip, RawNodeId};
 use crate::storage::WalConfig;
-use crate::tls::{Identity, Role, TlsMaterial};
+use crate::tls::{Identity, Role, TlsMaterial, provider};
+use rustls::RootCertStore;
+use rustls::server::WebPkiClientVerifier;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, UnixTime};
+use std::sync::Arc;
 
 /// Below this a segment holds a handful of records and the log spends its time rolling.
 const MIN_SEGMENT_BYTES: u64 = 64 * 1024;
@@ -238,6 +243,9 @@ fn tls(c: &mut Checker, node: &NodeSettings, files: &TlsFiles) -> Option<TlsMate
             return None;
         }
     };
+    if let Err(reason) = signed_by_ca(files) {
+        c.invalid("tls.cert", reason);
+    }
     match material.identity() {
         Ok(Identity::Node {
             node: id,
@@ -375,9 +383,19 @@ fn gossip(c: &mut Checker, g: &RawGossip) -> Option<GossipSettings> {
     set!("probe_interval_ms", probe_interval, g.probe_interval_ms, ms);
     set!("probe_timeout_ms", probe_timeout, g.probe_timeout_ms, ms);
     set!("indirect_checks", indirect_checks, g.indirect_checks, count);
-    set!("gossip_interval_ms", gossip_interval, g.gossip_interval_ms, ms);
+    set!(
+        "gossip_interval_ms",
+        gossip_interval,
+        g.gossip_interval_ms,
+        ms
+    );
     set!("gossip_nodes", gossip_nodes, g.gossip_nodes, count);
-    set!("gossip_to_the_dead_s", gossip_to_the_dead, g.gossip_to_the_dead_s, s);
+    set!(
+        "gossip_to_the_dead_s",
+        gossip_to_the_dead,
+        g.gossip_to_the_dead_s,
+        s
+    );
     set!("suspicion_mult", suspicion_mult, g.suspicion_mult, mult);
     set!(
         "suspicion_max_timeout_mult",
@@ -386,15 +404,30 @@ fn gossip(c: &mut Checker, g: &RawGossip) -> Option<GossipSettings> {
         mult
     );
     set!("retransmit_mult", retransmit_mult, g.retransmit_mult, mult);
-    set!("push_pull_interval_s", push_pull_interval, g.push_pull_interval_s, s);
+    set!(
+        "push_pull_interval_s",
+        push_pull_interval,
+        g.push_pull_interval_s,
+        s
+    );
     set!(
         "awareness_max_multiplier",
         awareness_max_multiplier,
         g.awareness_max_multiplier,
         mult
     );
-    set!("max_packet_bytes", max_packet_bytes, g.max_packet_bytes, count);
-    set!("max_push_pull_bytes", max_push_pull_bytes, g.max_push_pull_bytes, count);
+    set!(
+        "max_packet_bytes",
+        max_packet_bytes,
+        g.max_packet_bytes,
+        count
+    );
+    set!(
+        "max_push_pull_bytes",
+        max_push_pull_bytes,
+        g.max_push_pull_bytes,
+        count
+    );
     set!("tombstone_ttl_s", tombstone_ttl, g.tombstone_ttl_s, s);
     // A probe that may outlast its period would overlap the next one.
     if t.probe_timeout >= t.probe_interval {
@@ -420,7 +453,10 @@ fn gossip(c: &mut Checker, g: &RawGossip) -> Option<GossipSettings> {
 
 fn consensus(c: &mut Checker, raw: &RawConfig) -> Option<ConsensusSettings> {
     let k = &raw.consensus;
-    let min = c.positive("consensus.election_timeout_min_ms", k.election_timeout_min_ms);
+    let min = c.positive(
+        "consensus.election_timeout_min_ms",
+        k.election_timeout_min_ms,
+    );
     let max = k.election_timeout_max_ms;
     // Raft needs a spread to break split votes; equal bounds make every timeout identical.
     if min >= max {
@@ -459,6 +495,7 @@ fn consensus(c: &mut Checker, raw: &RawConfig) -> Option<ConsensusSettings> {
         }
     }
     if k.voters.is_empty() {
+        complete = false;
         c.invalid(
             "consensus.voters",
             "missing: list the cluster's voters as { id, grpc } entries",
@@ -472,7 +509,6 @@ fn consensus(c: &mut Checker, raw: &RawConfig) -> Option<ConsensusSettings> {
         .and_then(|id| id.0.parse::<NodeId>().ok());
     if let Some(this) = this
         && complete
-        && !k.voters.is_empty()
     {
         let listed = voters.contains_key(&this);
         match raw.node.role.as_str() {
@@ -490,6 +526,9 @@ fn consensus(c: &mut Checker, raw: &RawConfig) -> Option<ConsensusSettings> {
             _ => {}
         }
     }
+    if !complete {
+        return None;
+    }
     Some(ConsensusSettings {
         election_timeout_min: Duration::from_millis(min),
         election_timeout_max: Duration::from_millis(max),
@@ -503,7 +542,8 @@ fn replication(c: &mut Checker, raw: &RawConfig, cluster: ClusterId) -> Replicat
     let r = &raw.replication;
     let batch_max_events = c.size("replication.batch_max_events", r.batch_max_events);
     let batch_max_bytes = c.size("replication.batch_max_bytes", r.batch_max_bytes);
-    let max_in_flight_batches = c.size("replication.max_in_flight_batches", r.max_in_flight_batches);
+    let max_in_flight_batches =
+        c.size("replication.max_in_flight_batches", r.max_in_flight_batches);
     let resend = c.positive("replication.resend_retry_ms", r.resend_retry_ms);
     let total = c.size("replication.reorder_window_events", r.reorder_window_events);
     let per_origin = c.size(
@@ -587,11 +627,39 @@ fn api(c: &mut Checker, raw: &RawConfig) -> ApiLimits {
     if payload > body {
         c.invalid(
             "api.max_payload_bytes",
-            format!("{payload} exceeds api.max_body_bytes ({body}): such a payload could never arrive"),
+            format!(
+                "{payload} exceeds api.max_body_bytes ({body}): such a payload could never arrive"
+            ),
         );
     }
     ApiLimits {
         max_body_bytes: body,
         max_payload_bytes: payload,
     }
+}
+
+/// Whether the certificate chains to the configured CA and is valid now: a node with a
+/// certificate from another CA (or an expired one) would start and then be refused by
+/// every peer, with the reason only in their logs.
+fn signed_by_ca(files: &TlsFiles) -> Result<(), String> {
+    let read = |path: &Path| std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()));
+    let mut roots = RootCertStore::empty();
+    for der in CertificateDer::pem_slice_iter(&read(&files.ca)?).flatten() {
+        roots
+            .add(der)
+            .map_err(|e| format!("CA certificate unusable: {e}"))?;
+    }
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&read(&files.cert)?)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("malformed PEM: {e}"))?;
+    let (leaf, intermediates) = chain
+        .split_first()
+        .ok_or_else(|| "no CERTIFICATE block found".to_owned())?;
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+        .build()
+        .map_err(|e| format!("cannot build a verifier from tls.ca: {e}"))?;
+    verifier
+        .verify_client_cert(leaf, intermediates, UnixTime::now())
+        .map(|_| ())
+        .map_err(|e| format!("certificate does not verify against tls.ca: {e}"))
 }
