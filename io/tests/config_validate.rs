@@ -111,13 +111,19 @@ fn a_value_of_the_wrong_type_names_its_full_key_path() {
 }
 
 #[test]
-fn one_type_error_per_section_is_reported_in_the_same_pass() {
+fn every_badly_typed_value_is_reported_in_the_same_pass() {
     let fx = Fixture::new();
     let text = example_with("heartbeat_ms = 50", "heartbeat_ms = true")
+        .replacen("priority = 1", "priority = 300", 1)
+        .replacen("{ id = \"n3\", grpc = \"10.0.0.3:7001\" }", "{ id = \"n3\" }", 1)
         .replacen("segment_bytes = 67108864", "segment_bytes = -1", 1);
     let result = fx.load(&text, &[]);
     assert_problem(&result, "consensus.heartbeat_ms", "invalid type: boolean");
-    assert_problem(&result, "storage.segment_bytes", "-1");
+    assert_problem(&result, "consensus.priority", "integer `300`, expected u8");
+    assert_problem(&result, "consensus.voters[2].grpc", "missing");
+    assert_problem(&result, "storage.segment_bytes", "integer `-1`, expected u64");
+    let Err(errors) = result else { unreachable!() };
+    assert_eq!(errors.problems.len(), 4, "{errors}");
 }
 
 #[test]

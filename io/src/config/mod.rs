@@ -111,8 +111,8 @@ fn syntax(text: &str, origin: &str, e: &toml::de::Error) -> ConfigError {
     }
 }
 
-/// Types each section on its own, so one bad value per section is reported rather than
-/// one for the whole file. Unknown keys were reported already.
+/// Types each section on its own, so that every bad value is reported rather than only the
+/// file's first. Unknown keys were reported already.
 fn typed(mut table: Table, problems: &mut Vec<ConfigError>) -> raw::RawConfig {
     let mut config = raw::RawConfig::default();
     macro_rules! section {
@@ -160,21 +160,35 @@ fn typed_section<T: DeserializeOwned>(
             }
         }
     }
-    serde_path_to_error::deserialize(Value::Table(keys))
-        .map_err(|e| {
-            let path = e.path().to_string();
-            let key = if path == "." {
-                name.to_owned()
-            } else {
-                format!("{name}.{path}")
-            };
-            let message = e.into_inner().message().to_owned();
-            problems.push(match message.strip_prefix("missing field `") {
-                Some(field) => ConfigError::Missing {
-                    key: format!("{key}.{}", field.trim_end_matches('`')),
-                },
-                None => ConfigError::WrongType { key, message },
-            });
-        })
-        .ok()
+    // serde stops at the first bad value; drop that key and go on, so every bad value of
+    // the section is reported in one pass (a dropped key cannot succeed anyway).
+    let mut complete = true;
+    loop {
+        let error = match serde_path_to_error::deserialize(Value::Table(keys.clone())) {
+            Ok(section) => return complete.then_some(section),
+            Err(error) => error,
+        };
+        complete = false;
+        let path = error.path().to_string();
+        let first = match error.path().iter().next() {
+            Some(serde_path_to_error::Segment::Map { key }) => Some(key.clone()),
+            _ => None,
+        };
+        let key = if path == "." {
+            name.to_owned()
+        } else {
+            format!("{name}.{path}")
+        };
+        let message = error.into_inner().message().to_owned();
+        problems.push(match message.strip_prefix("missing field `") {
+            Some(field) => ConfigError::Missing {
+                key: format!("{key}.{}", field.trim_end_matches('`')),
+            },
+            None => ConfigError::WrongType { key, message },
+        });
+        match first {
+            Some(first) if keys.remove(&first).is_some() => continue,
+            _ => return None,
+        }
+    }
 }
