@@ -51,7 +51,10 @@ fn the_example_config_validates_and_converts_to_the_core_defaults() {
     assert_eq!(c.gossip.timing, GossipConfig::lan());
     assert_eq!(c.failover, FailoverPolicy::default());
     assert_eq!(c.auto_failover, AutoFailoverPolicy::default());
-    assert!(!c.auto_failover.enabled, "automatic failover is off by default");
+    assert!(
+        !c.auto_failover.enabled,
+        "automatic failover is off by default"
+    );
     assert_eq!(c.storage, WalConfig::default());
     assert_eq!(
         c.replication.applier,
@@ -60,7 +63,10 @@ fn the_example_config_validates_and_converts_to_the_core_defaults() {
     assert_eq!(c.consensus.voters.len(), 3);
     assert!(matches!(
         loaded.tls.identity(),
-        Ok(Identity::Node { node: NodeId(1), .. })
+        Ok(Identity::Node {
+            node: NodeId(1),
+            ..
+        })
     ));
 }
 
@@ -75,13 +81,11 @@ fn the_example_shows_exactly_the_defaults_a_minimal_file_gets() {
 #[test]
 fn unknown_keys_are_all_refused_with_their_full_path() {
     let fx = Fixture::new();
-    let text = example_with("[node]\n", "[node]\nflavour = \"x\"\n")
-        .replacen(
-            "{ id = \"n2\", grpc = \"10.0.0.2:7001\" }",
-            "{ id = \"n2\", grpc = \"10.0.0.2:7001\", port = 1 }",
-            1,
-        )
-        + "\n[metrics]\nenabled = true\n";
+    let text = example_with("[node]\n", "[node]\nflavour = \"x\"\n").replacen(
+        "{ id = \"n2\", grpc = \"10.0.0.2:7001\" }",
+        "{ id = \"n2\", grpc = \"10.0.0.2:7001\", port = 1 }",
+        1,
+    ) + "\n[metrics]\nenabled = true\n";
     let result = fx.load(&text, &[]);
     assert_problem(&result, "node.flavour", "unknown key");
     assert_problem(&result, "consensus.voters[1].port", "unknown key");
@@ -115,13 +119,21 @@ fn every_badly_typed_value_is_reported_in_the_same_pass() {
     let fx = Fixture::new();
     let text = example_with("heartbeat_ms = 50", "heartbeat_ms = true")
         .replacen("priority = 1", "priority = 300", 1)
-        .replacen("{ id = \"n3\", grpc = \"10.0.0.3:7001\" }", "{ id = \"n3\" }", 1)
+        .replacen(
+            "{ id = \"n3\", grpc = \"10.0.0.3:7001\" }",
+            "{ id = \"n3\" }",
+            1,
+        )
         .replacen("segment_bytes = 67108864", "segment_bytes = -1", 1);
     let result = fx.load(&text, &[]);
     assert_problem(&result, "consensus.heartbeat_ms", "invalid type: boolean");
     assert_problem(&result, "consensus.priority", "integer `300`, expected u8");
     assert_problem(&result, "consensus.voters[2].grpc", "missing");
-    assert_problem(&result, "storage.segment_bytes", "integer `-1`, expected u64");
+    assert_problem(
+        &result,
+        "storage.segment_bytes",
+        "integer `-1`, expected u64",
+    );
     let Err(errors) = result else { unreachable!() };
     assert_eq!(errors.problems.len(), 4, "{errors}");
 }
@@ -139,7 +151,11 @@ fn missing_required_keys_are_all_reported() {
     let result = fx.load(&text, &[]);
     assert_problem(&result, "consensus.voters[2].grpc", "missing");
     // Typing failed, so meaning is not checked yet; fix the voter and look again.
-    let text = text.replacen("{ id = \"n3\" }", "{ id = \"n3\", grpc = \"10.0.0.3:7001\" }", 1);
+    let text = text.replacen(
+        "{ id = \"n3\" }",
+        "{ id = \"n3\", grpc = \"10.0.0.3:7001\" }",
+        1,
+    );
     let result = fx.load(&text, &[]);
     assert_problem(&result, "node.cluster", "missing");
     assert_problem(&result, "tls.key", "missing");
@@ -197,7 +213,10 @@ fn election_timeout_min_must_be_below_max_and_heartbeat_below_min() {
 #[test]
 fn listeners_must_not_share_a_port() {
     let fx = Fixture::new();
-    let text = example_with("control = \"127.0.0.1:9090\"", "control = \"127.0.0.1:8080\"");
+    let text = example_with(
+        "control = \"127.0.0.1:9090\"",
+        "control = \"127.0.0.1:8080\"",
+    );
     assert_problem(
         &fx.load(&text, &[]),
         "listen.control",
@@ -210,8 +229,11 @@ fn listeners_must_not_share_a_port() {
 #[test]
 fn peer_addresses_must_be_host_and_port() {
     let fx = Fixture::new();
-    let text = example_with("\"10.0.0.3:7001\"]", "\"10.0.0.3\"]")
-        .replacen("grpc = \"10.0.0.2:7001\"", "grpc = \"10.0.0.2:0\"", 1);
+    let text = example_with("\"10.0.0.3:7001\"]", "\"10.0.0.3\"]").replacen(
+        "grpc = \"10.0.0.2:7001\"",
+        "grpc = \"10.0.0.2:0\"",
+        1,
+    );
     let result = fx.load(&text, &[]);
     assert_problem(&result, "gossip.seeds[1]", "not host:port");
     assert_problem(&result, "consensus.voters[1].grpc", "port 0");
@@ -239,7 +261,11 @@ fn a_certificate_for_another_node_cluster_or_role_is_refused() {
     let fx = Fixture::new();
     fx.issue("n2", "us-west", Role::Learner, "n1");
     let result = fx.load(EXAMPLE, &[]);
-    assert_problem(&result, "tls.cert", "certificate is for node.id n2, but node.id is n1");
+    assert_problem(
+        &result,
+        "tls.cert",
+        "certificate is for node.id n2, but node.id is n1",
+    );
     assert_problem(
         &result,
         "tls.cert",
@@ -297,7 +323,11 @@ fn a_voter_must_list_itself_and_a_learner_must_not() {
 fn a_repeated_voter_is_refused() {
     let fx = Fixture::new();
     let text = example_with("{ id = \"n3\"", "{ id = \"n2\"");
-    assert_problem(&fx.load(&text, &[]), "consensus.voters[2].id", "listed twice");
+    assert_problem(
+        &fx.load(&text, &[]),
+        "consensus.voters[2].id",
+        "listed twice",
+    );
 }
 
 #[test]
@@ -310,7 +340,11 @@ fn an_unroutable_listen_address_needs_an_advertised_one() {
         .replacen("tls/n1.key", "tls/n4.key", 1);
     assert_problem(&fx.load(&text, &[]), "listen.advertise_grpc", "missing");
     let c = loaded(fx.load(
-        &text.replacen("# advertise_grpc = \"10.0.0.1:7001\"", "advertise_grpc = \"n4.internal:7001\"", 1),
+        &text.replacen(
+            "# advertise_grpc = \"10.0.0.1:7001\"",
+            "advertise_grpc = \"n4.internal:7001\"",
+            1,
+        ),
         &[],
     ))
     .config;
@@ -324,7 +358,11 @@ fn thresholds_and_sizes_must_be_positive_and_consistent() {
         .replacen("catch_up_timeout_s = 10", "catch_up_timeout_s = 0", 1)
         .replacen("batch_max_events = 1024", "batch_max_events = 0", 1)
         .replacen("lag_ceiling_entries = 100000", "lag_ceiling_entries = 0", 1)
-        .replacen("max_payload_bytes = 1048576", "max_payload_bytes = 8388608", 1)
+        .replacen(
+            "max_payload_bytes = 1048576",
+            "max_payload_bytes = 8388608",
+            1,
+        )
         .replacen("segment_bytes = 67108864", "segment_bytes = 100", 1)
         .replacen(
             "reorder_window_events_per_origin = 16384",
@@ -335,8 +373,16 @@ fn thresholds_and_sizes_must_be_positive_and_consistent() {
     assert_problem(&result, "failover.max_lag_entries", "greater than 0");
     assert_problem(&result, "failover.catch_up_timeout_s", "greater than 0");
     assert_problem(&result, "replication.batch_max_events", "greater than 0");
-    assert_problem(&result, "auto_failover.lag_ceiling_entries", "greater than 0");
-    assert_problem(&result, "api.max_payload_bytes", "exceeds api.max_body_bytes");
+    assert_problem(
+        &result,
+        "auto_failover.lag_ceiling_entries",
+        "greater than 0",
+    );
+    assert_problem(
+        &result,
+        "api.max_payload_bytes",
+        "exceeds api.max_body_bytes",
+    );
     assert_problem(&result, "storage.segment_bytes", "at least");
     assert_problem(
         &result,
@@ -356,8 +402,11 @@ fn thresholds_and_sizes_must_be_positive_and_consistent() {
 #[test]
 fn auto_failover_detection_must_outlast_a_leader_election() {
     let fx = Fixture::new();
-    let text = example_with("enabled = false", "enabled = true")
-        .replacen("detection_window_ms = 2000", "detection_window_ms = 300", 1);
+    let text = example_with("enabled = false", "enabled = true").replacen(
+        "detection_window_ms = 2000",
+        "detection_window_ms = 300",
+        1,
+    );
     assert_problem(
         &fx.load(&text, &[]),
         "auto_failover.detection_window_ms",
@@ -385,7 +434,11 @@ fn gossip_overrides_apply_on_top_of_the_profile() {
         }
     );
     let text = example_with("# probe_timeout_ms = 500", "probe_timeout_ms = 1000");
-    assert_problem(&fx.load(&text, &[]), "gossip.probe_timeout_ms", "shorter than");
+    assert_problem(
+        &fx.load(&text, &[]),
+        "gossip.probe_timeout_ms",
+        "shorter than",
+    );
     let text = example_with("profile = \"lan\"", "profile = \"lan-fast\"");
     assert_problem(&fx.load(&text, &[]), "gossip.profile", "lan-fast");
 }
@@ -394,7 +447,11 @@ fn gossip_overrides_apply_on_top_of_the_profile() {
 fn every_meaning_problem_is_reported_in_one_pass() {
     let fx = Fixture::new();
     let text = example_with("heartbeat_ms = 50", "heartbeat_ms = 0")
-        .replacen("control = \"127.0.0.1:9090\"", "control = \"127.0.0.1:7001\"", 1)
+        .replacen(
+            "control = \"127.0.0.1:9090\"",
+            "control = \"127.0.0.1:7001\"",
+            1,
+        )
         .replacen("profile = \"lan\"", "profile = \"x\"", 1)
         .replacen("max_lag_s = 5", "max_lag_s = 0", 1)
         .replacen("max_body_bytes = 4194304", "max_body_bytes = 0", 1);

@@ -156,7 +156,7 @@ fn typed_section<T: DeserializeOwned>(
     if let Some(Value::Array(voters)) = keys.get_mut("voters") {
         for voter in voters.iter_mut() {
             if let Value::Table(fields) = voter {
-                fields.retain(|f, _| keys::VOTER_KEYS.iter().any(|k| *k == f));
+                fields.retain(|f, _| keys::VOTER_KEYS.contains(&f));
             }
         }
     }
