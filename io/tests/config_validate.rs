@@ -320,7 +320,7 @@ fn a_voter_must_list_itself_and_a_learner_must_not() {
 }
 
 #[test]
-fn a_repeated_voter_is_refused() {
+fn a_repeated_voter_id_or_address_is_refused() {
     let fx = Fixture::new();
     let text = example_with("{ id = \"n3\"", "{ id = \"n2\"");
     assert_problem(
@@ -328,6 +328,21 @@ fn a_repeated_voter_is_refused() {
         "consensus.voters[2].id",
         "listed twice",
     );
+    let text = example_with("grpc = \"10.0.0.3:7001\"", "grpc = \"10.0.0.2:7001\"");
+    assert_problem(
+        &fx.load(&text, &[]),
+        "consensus.voters[2].grpc",
+        "already the address of another voter",
+    );
+}
+
+#[test]
+fn a_cluster_without_voters_is_refused() {
+    let fx = Fixture::new();
+    let start = EXAMPLE.find("voters = [").unwrap();
+    let end = start + EXAMPLE[start..].find("]\n").unwrap() + 2;
+    let text = format!("{}voters = []\n{}", &EXAMPLE[..start], &EXAMPLE[end..]);
+    assert_problem(&fx.load(&text, &[]), "consensus.voters", "missing");
 }
 
 #[test]
