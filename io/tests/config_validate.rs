@@ -516,3 +516,19 @@ fn an_unreadable_file_is_one_problem_naming_the_path() {
     let errors = omnirelay_io::config::load(&path, &Default::default()).unwrap_err();
     assert!(errors.to_string().starts_with(&path.display().to_string()));
 }
+
+#[test]
+fn an_invalid_node_section_does_not_hide_other_problems() {
+    let fx = Fixture::new();
+    let other = MeshCa::generate("someone else's CA").unwrap();
+    Fixture::issue_with(&other, &fx.tls_dir(), "n1", "us-east", Role::Voter, "n1");
+    let text = example_with("cluster = \"us-east\"", "cluster = \"US\"").replacen(
+        "batch_max_events = 1024",
+        "batch_max_events = 0",
+        1,
+    );
+    let result = fx.load(&text, &[]);
+    assert_problem(&result, "node.cluster", "US");
+    assert_problem(&result, "replication.batch_max_events", "greater than 0");
+    assert_problem(&result, "tls.cert", "does not verify against tls.ca");
+}

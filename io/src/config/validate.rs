@@ -4,11 +4,16 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use omnirelay_core::failover::{AutoFailoverPolicy, FailoverPolicy};
 use omnirelay_core::replication::ApplierConfig;
 use omnirelay_core::{ClusterId, NodeId};
+use rustls::RootCertStore;
+use rustls::server::WebPkiClientVerifier;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, UnixTime};
 
 use super::address::HostPort;
 use super::error::ConfigError;
@@ -18,12 +23,7 @@ use super::node::{
 };
 use super::raw::{RawConfig, RawGossip, RawNodeId};
 use crate::storage::WalConfig;
-use crate::tls::{Identity, Role, TlsMaterial, provider};
-use rustls::RootCertStore;
-use rustls::server::WebPkiClientVerifier;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, UnixTime};
-use std::sync::Arc;
+use crate::tls::{Identity, Role, TlsError, TlsMaterial, provider};
 
 /// Below this a segment holds a handful of records and the log spends its time rolling.
 const MIN_SEGMENT_BYTES: u64 = 64 * 1024;
@@ -98,17 +98,14 @@ pub(crate) fn validate(
     let consensus = consensus(&mut c, raw);
     let listen = listen(&mut c, raw, node.as_ref(), consensus.as_ref());
     let gossip = gossip(&mut c, &raw.gossip);
-    let replication = node
-        .as_ref()
-        .map(|n| replication(&mut c, raw, n.cluster.clone()));
+    let replication = replication(&mut c, raw, node.as_ref().map(|n| n.cluster.clone()));
     let failover = failover(&mut c, raw);
     let auto_failover = auto_failover(&mut c, raw);
     let storage = storage(&mut c, raw);
     let api = api(&mut c, raw);
-    let material = match (&node, &tls_files) {
-        (Some(node), Some(files)) => tls(&mut c, node, files),
-        _ => None,
-    };
+    let material = tls_files
+        .as_ref()
+        .and_then(|files| tls(&mut c, node.as_ref(), files));
     match (
         node,
         listen,
@@ -218,20 +215,17 @@ fn tls_files(c: &mut Checker, raw: &RawConfig, base_dir: &Path) -> Option<TlsFil
     })
 }
 
-/// Loads the files and checks the certificate says it is this node.
-fn tls(c: &mut Checker, node: &NodeSettings, files: &TlsFiles) -> Option<TlsMaterial> {
+/// Loads the files, checks the certificate chains to the CA and, when `[node]` is valid,
+/// that the certificate says it is this node.
+fn tls(c: &mut Checker, node: Option<&NodeSettings>, files: &TlsFiles) -> Option<TlsMaterial> {
     let material = match TlsMaterial::load(&files.ca, &files.cert, &files.key) {
         Ok(material) => material,
         Err(source) => {
             let key = match &source {
-                crate::tls::TlsError::Io { path, .. } | crate::tls::TlsError::Pem { path, .. }
-                    if *path == files.ca =>
-                {
+                TlsError::Io { path, .. } | TlsError::Pem { path, .. } if *path == files.ca => {
                     "tls.ca"
                 }
-                crate::tls::TlsError::Io { path, .. } | crate::tls::TlsError::Pem { path, .. }
-                    if *path == files.key =>
-                {
+                TlsError::Io { path, .. } | TlsError::Pem { path, .. } if *path == files.key => {
                     "tls.key"
                 }
                 _ => "tls.cert",
@@ -246,6 +240,9 @@ fn tls(c: &mut Checker, node: &NodeSettings, files: &TlsFiles) -> Option<TlsMate
     if let Err(reason) = signed_by_ca(files) {
         c.invalid("tls.cert", reason);
     }
+    let Some(node) = node else {
+        return Some(material);
+    };
     match material.identity() {
         Ok(Identity::Node {
             node: id,
@@ -538,7 +535,12 @@ fn consensus(c: &mut Checker, raw: &RawConfig) -> Option<ConsensusSettings> {
     })
 }
 
-fn replication(c: &mut Checker, raw: &RawConfig, cluster: ClusterId) -> ReplicationSettings {
+/// `cluster` is `None` when `node.cluster` is invalid: the values are still checked.
+fn replication(
+    c: &mut Checker,
+    raw: &RawConfig,
+    cluster: Option<ClusterId>,
+) -> Option<ReplicationSettings> {
     let r = &raw.replication;
     let batch_max_events = c.size("replication.batch_max_events", r.batch_max_events);
     let batch_max_bytes = c.size("replication.batch_max_bytes", r.batch_max_bytes);
@@ -557,18 +559,18 @@ fn replication(c: &mut Checker, raw: &RawConfig, cluster: ClusterId) -> Replicat
         );
     }
     let quarantine = c.size("replication.quarantine_capacity", r.quarantine_capacity);
-    ReplicationSettings {
+    Some(ReplicationSettings {
         batch_max_events,
         batch_max_bytes,
         max_in_flight_batches,
         applier: ApplierConfig {
-            local_cluster: cluster,
+            local_cluster: cluster?,
             max_buffered_total: total,
             max_buffered_per_origin: per_origin,
             resend_retry: Duration::from_millis(resend),
             quarantine_capacity: quarantine,
         },
-    }
+    })
 }
 
 fn failover(c: &mut Checker, raw: &RawConfig) -> FailoverPolicy {
