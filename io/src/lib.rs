@@ -3,3 +3,4 @@
 pub mod cli;
 pub mod storage;
 pub mod tls;
+pub mod transport;
