@@ -226,3 +226,50 @@ async fn an_idle_channel_keeps_pinging_the_server() {
     client.exchange(envelope(3)).await.unwrap();
     assert_eq!(network.seen.accepted().len(), 1, "the channel reconnected");
 }
+
+#[tokio::test]
+async fn a_stopped_server_releases_its_port() {
+    let ca = MeshCa::generate("test mesh").unwrap();
+    let listener = omnirelay_io::transport::MeshListener::bind(
+        ObservedNetwork::default(),
+        std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)),
+        &material(&ca, &node(1, "us-east")),
+        ServerSettings::default(),
+    )
+    .await
+    .unwrap();
+    let addr = listener.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(listener.serve(gossip_routes(EchoGossip::default()), async {
+        let _ = stopped.await;
+    }));
+    let dialer = Dialer::new(
+        ObservedNetwork::default(),
+        &material(&ca, &node(2, "us-east")),
+        ClientSettings::default(),
+    )
+    .unwrap();
+    let channel = dialer.connect(&addr.to_string()).await.unwrap();
+    GossipClient::new(channel.clone())
+        .exchange(envelope(2))
+        .await
+        .unwrap();
+    drop(channel);
+    drop(stop);
+    serving.await.unwrap().unwrap();
+    // The accept task notices the server is gone and drops the listening socket with it.
+    let mut refused = false;
+    for _ in 0..500 {
+        match tokio::net::TcpStream::connect(addr).await {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                refused = true;
+                break;
+            }
+            _ => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+    assert!(
+        refused,
+        "{addr} still accepts connections after the server stopped"
+    );
+}
