@@ -273,3 +273,22 @@ async fn a_stopped_server_releases_its_port() {
         "{addr} still accepts connections after the server stopped"
     );
 }
+
+#[tokio::test]
+async fn dialing_a_port_nobody_listens_on_says_unreachable() {
+    let ca = MeshCa::generate("test mesh").unwrap();
+    let vacated = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = vacated.local_addr().unwrap().to_string();
+    drop(vacated);
+    let dialer = Dialer::new(
+        ObservedNetwork::default(),
+        &material(&ca, &node(2, "us-east")),
+        ClientSettings::default(),
+    )
+    .unwrap();
+    let err = dialer.connect(&endpoint).await.unwrap_err();
+    assert!(
+        matches!(&err, omnirelay_io::transport::TransportError::Dial(omnirelay_io::transport::DialError::Unreachable { server, .. }) if *server == endpoint),
+        "{err}"
+    );
+}
