@@ -681,3 +681,34 @@ fn probe_timeout_after_an_ack_is_a_no_op() {
     assert!(a.members().all(|m| m.status == Status::Alive));
     assert_eq!(a.drops().total(), 0);
 }
+
+/// Each suspect keeps one pending suspicion timer however many newer suspicions of it
+/// arrive (foca-style typed timers: the replaced one could only have fired as a no-op),
+/// so a peer cannot grow the timer queue update by update; the one left still declares
+/// the suspect dead at its deadline, at the newest incarnation suspected (Lifeguard §4.2).
+#[test]
+fn newer_suspicions_of_one_suspect_keep_one_pending_timer() {
+    let mut a = member_knowing(1, 2..=5);
+    let t = secs(0.1);
+    a.handle_message(t, NodeId(3), gossip(vec![update(Kind::Suspect, 2, 0, 2)]));
+    let deadline = a.suspicion_deadline(NodeId(2)).unwrap();
+    let timers = a.pending_timers();
+    for incarnation in 1..=1000 {
+        a.handle_message(
+            t,
+            NodeId(3),
+            gossip(vec![update(Kind::Suspect, 2, incarnation, 2)]),
+        );
+        assert!(
+            a.pending_timers() <= timers,
+            "after incarnation {incarnation}"
+        );
+    }
+    assert_eq!(a.suspicion_deadline(NodeId(2)), Some(deadline));
+    let _ = events(&mut a);
+    run_acking(&mut a, deadline);
+    assert!(events(&mut a).contains(&MembershipEvent::Dead {
+        member: NodeId(2),
+        incarnation: 1000
+    }));
+}
