@@ -21,7 +21,7 @@ pub enum DropReason {
     /// An update no newer than what we know.
     StaleUpdate,
     /// An incarnation that cannot be real: at the top of the range (no room to refute) or
-    /// far beyond this member's own for an update about itself.
+    /// more than 2^32 above the one known for that member (0 for a member not known).
     ImpossibleIncarnation,
     /// Too many indirect probes already running for others.
     RelayOverflow,

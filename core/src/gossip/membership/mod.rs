@@ -26,9 +26,11 @@ mod updates;
 
 use updates::strictly_ordered;
 
-/// A restart that lost its incarnation may legitimately see a much higher one about
-/// itself; anything beyond this jump is corruption, not history.
-pub(super) const MAX_SELF_INCARNATION_JUMP: u64 = 1 << 32;
+/// How far above the incarnation we know of a member (ourselves included) an update may
+/// be. A restart that lost its incarnation may legitimately see a much higher one about
+/// itself, and a peer may have missed many refutations; anything beyond this jump is
+/// corruption or forgery, not history, and is refused by every member alike.
+pub(super) const MAX_INCARNATION_JUMP: u64 = 1 << 32;
 /// Above this many members, random targets are drawn by rejection instead of by listing
 /// every candidate, so a gossip round stays O(fanout).
 pub(super) const EXACT_SAMPLING_MAX: usize = 64;
