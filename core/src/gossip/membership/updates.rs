@@ -128,7 +128,10 @@ impl Membership {
                 }
                 Status::Left => self.on_dead(now, r.member, r.incarnation, None),
             };
-            if let Err(reason @ DropReason::ImpossibleIncarnation) = result {
+            if let Err(
+                reason @ (DropReason::ImpossibleIncarnation | DropReason::OversizedMetadata),
+            ) = result
+            {
                 self.drops.record(reason);
             }
         }
@@ -166,6 +169,10 @@ impl Membership {
         meta: Arc<MemberMeta>,
     ) -> Result<(), DropReason> {
         self.check_incarnation(member, incarnation)?;
+        // Metadata that cannot be piggybacked would sit in the broadcast queue forever.
+        if meta.wire_size() > self.config.max_meta_bytes() {
+            return Err(DropReason::OversizedMetadata);
+        }
         if member == self.id {
             let conflicting = incarnation > self.incarnation
                 || (incarnation == self.incarnation && *meta != *self.meta);
