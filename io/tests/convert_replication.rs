@@ -156,6 +156,11 @@ proptest! {
     }
 
     #[test]
+    fn moving_a_batch_to_the_wire_equals_copying_it(b in batch()) {
+        prop_assert_eq!(b.clone().into_wire(), b.to_wire());
+    }
+
+    #[test]
     fn any_version_vector_survives_the_wire_and_its_bytes_unchanged(vv in version_vector()) {
         prop_assert_eq!(round_trip(&vv), Ok(vv));
     }

@@ -31,6 +31,20 @@ impl ToWire for Event {
     }
 }
 
+/// [`ToWire`] for an event the caller no longer needs: moves the key and payload instead
+/// of copying them (the replication sender's hot path).
+pub fn event_into_wire(event: Event) -> v1::Event {
+    v1::Event {
+        namespace: event.namespace.as_str().to_owned(),
+        origin_cluster: event.origin_cluster.as_str().to_owned(),
+        origin_seq: event.origin_seq,
+        failover_version: event.failover_version.0,
+        written_at_unix_nanos: fields::unix_nanos(event.written_at),
+        key: event.key,
+        payload: event.payload,
+    }
+}
+
 impl FromWire for Event {
     type Wire = v1::Event;
 
@@ -136,6 +150,16 @@ impl ToWire for EventBatch {
     fn to_wire(&self) -> v1::EventBatch {
         v1::EventBatch {
             events: self.events.iter().map(Event::to_wire).collect(),
+            source_last_origin_seq: self.source_last_origin_seq,
+        }
+    }
+}
+
+impl EventBatch {
+    /// [`ToWire`] without copying any event's key or payload.
+    pub fn into_wire(self) -> v1::EventBatch {
+        v1::EventBatch {
+            events: self.events.into_iter().map(event_into_wire).collect(),
             source_last_origin_seq: self.source_last_origin_seq,
         }
     }
