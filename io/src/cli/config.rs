@@ -22,7 +22,7 @@ Exit codes:
 /// Configuration commands.
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
-    /// Check a node configuration file, with the OMNIRELAY_<SECTION>_<KEY> overrides of
+    /// Check a node configuration file, with the `OMNIRELAY_<SECTION>_<KEY>` overrides of
     /// the current environment applied, exactly as the node would read it.
     #[command(after_help = EXIT_CODES_HELP)]
     Validate(ValidateArgs),
