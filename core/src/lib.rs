@@ -13,6 +13,7 @@ pub mod failover;
 pub mod gossip;
 pub mod ids;
 pub mod machine;
+pub mod math;
 pub mod registry;
 pub mod replication;
 pub mod routing;

@@ -36,6 +36,7 @@ struct World {
     observation: Observation,
     audits: Vec<(FailoverStep, String)>,
     drains: Vec<FailoverId>,
+    freezes: Vec<FailoverId>,
     published: Vec<FailoverId>,
     losses: Vec<omnirelay_core::failover::LossReport>,
 }
@@ -81,6 +82,7 @@ impl World {
             observation,
             audits: vec![],
             drains: vec![],
+            freezes: vec![],
             published: vec![],
             losses: vec![],
         };
@@ -104,6 +106,7 @@ impl World {
                         .handle_applied(now, failover, outcome, &self.registry);
                 }
                 ControllerOutput::AwaitDrain { failover, .. } => self.drains.push(failover),
+                ControllerOutput::FreezeTarget { failover, .. } => self.freezes.push(failover),
                 ControllerOutput::Publish { failover, .. } => self.published.push(failover),
                 ControllerOutput::LossReported { report, .. } => self.losses.push(report),
                 ControllerOutput::Audit(record) => self.audits.push((record.to, record.reason)),
@@ -449,9 +452,11 @@ fn cancelling_after_the_promotion_is_refused() {
 }
 
 #[test]
-fn an_emergency_promotion_reports_exactly_the_range_the_target_had_not_applied() {
+fn an_emergency_promotion_reports_exactly_the_range_the_frozen_target_had_not_applied() {
     let mut w = World::new(FailoverPolicy::default());
     w.observation.set_last_seq(cid("a"), 120);
+    // The last report says 100, but b really applied through 110 before it froze a's
+    // stream: the cutoff must be what b holds, not what it last reported.
     w.b_applies_a_through(100);
     w.observation
         .set_health(cid("a"), ClusterHealth::Unreachable);
@@ -461,21 +466,127 @@ fn an_emergency_promotion_reports_exactly_the_range_the_target_had_not_applied()
         ..planned("b")
     };
     let id = w.request(at(1), request).unwrap();
+    assert_eq!(w.freezes, vec![id]);
+    assert_eq!(
+        w.placement().0,
+        cid("a"),
+        "nothing is promoted before the target froze"
+    );
+    w.controller
+        .handle_target_frozen(at(1), id, 110, &w.registry);
+    w.pump(at(1));
     assert_eq!(w.step(id), FailoverStep::Publish);
     let loss = &w.losses[0];
     assert_eq!(
         (loss.first_seq, loss.last_seq, loss.known_at_risk()),
-        (101, Some(120), 20)
+        (111, Some(120), 10)
     );
     assert_eq!(loss.old_failover_version, FailoverVersion(1));
     assert_eq!(
         w.registry.history(&orders())[1].superseded_cutoff,
-        Some(100)
+        Some(110)
     );
     assert!(
         w.drains.is_empty(),
         "an emergency does not wait for the dead source"
     );
+}
+
+#[test]
+fn a_loss_report_at_the_end_of_the_sequence_space_does_not_overflow() {
+    let mut w = World::new(FailoverPolicy::default());
+    w.observation.set_last_seq(cid("a"), u64::MAX);
+    w.observe(at(0));
+    let request = FailoverRequest {
+        kind: FailoverKind::Emergency { force: false },
+        ..planned("b")
+    };
+    let id = w.request(at(1), request).unwrap();
+    w.controller
+        .handle_target_frozen(at(1), id, u64::MAX, &w.registry);
+    w.pump(at(1));
+    let loss = &w.losses[0];
+    assert_eq!(
+        (loss.first_seq, loss.last_seq, loss.known_at_risk()),
+        (u64::MAX, None, 0)
+    );
+}
+
+#[test]
+fn an_emergency_takes_over_a_planned_failover_that_has_not_promoted() {
+    let mut w = World::new(FailoverPolicy::default());
+    let planned_id = w.request(at(1), planned("b")).unwrap();
+    assert_eq!(w.step(planned_id), FailoverStep::Drain);
+    let request = FailoverRequest {
+        kind: FailoverKind::Emergency { force: false },
+        ..planned("c")
+    };
+    let id = w.request(at(2), request).unwrap();
+    assert_eq!(w.step(planned_id), FailoverStep::Aborted);
+    w.controller.handle_target_frozen(at(2), id, 0, &w.registry);
+    w.pump(at(2));
+    assert_eq!(w.placement().0, cid("c"));
+    // ... but a second emergency does not take over the first.
+    let again = FailoverRequest {
+        kind: FailoverKind::Emergency { force: false },
+        ..planned("b")
+    };
+    assert!(matches!(
+        w.request(at(3), again),
+        Err(PreflightRefusal::FailoverInFlight { .. })
+    ));
+}
+
+#[test]
+fn a_source_reactivated_during_catch_up_is_never_promoted_over() {
+    let mut w = World::new(FailoverPolicy::default());
+    let id = w.request(at(1), planned("b")).unwrap();
+    w.controller
+        .handle_source_drained(at(1), id, 40, &w.registry);
+    w.pump(at(1));
+    // Someone (an operator, a former controller) re-activates the source; it takes writes
+    // 41..50 that b never sees.
+    let expect = w.registry.placement(&orders()).unwrap().version;
+    w.registry
+        .apply(RegistryCommand::SetPlacementState {
+            namespace: orders(),
+            state: PlacementState::Active,
+            expect,
+            change: ChangeMetadata::default(),
+        })
+        .unwrap();
+    w.b_applies_a_through(40);
+    w.observe(at(2));
+    assert_eq!(
+        w.placement(),
+        (cid("a"), FailoverVersion(1), PlacementState::Active)
+    );
+    assert_eq!(w.step(id), FailoverStep::RolledBack);
+}
+
+#[test]
+fn a_drain_the_source_never_confirms_rolls_back_at_its_deadline() {
+    let mut w = World::new(FailoverPolicy::default());
+    let id = w.request(at(1), planned("b")).unwrap();
+    assert_eq!(w.placement().2, PlacementState::Draining);
+    let deadline = w.controller.poll_timeout().expect("a drain deadline");
+    w.controller.handle_timeout(deadline, &w.registry);
+    w.pump(deadline);
+    assert_eq!(w.step(id), FailoverStep::RolledBack);
+    assert_eq!(w.placement().2, PlacementState::Active);
+}
+
+#[test]
+fn a_requester_naming_themselves_as_approver_still_awaits_approval() {
+    let mut w = World::new(FailoverPolicy {
+        require_approval: true,
+        ..FailoverPolicy::default()
+    });
+    let mut request = planned("b");
+    request.approver = Some("alice".into());
+    let id = w.request(at(1), request).unwrap();
+    assert_eq!(w.step(id), FailoverStep::AwaitingApproval);
+    assert_eq!(w.placement().2, PlacementState::Active);
 }
 
 #[test]
@@ -665,6 +776,32 @@ fn the_inhibit_window_prevents_flapping() {
         ),
         AutoDecision::Inhibited { until: at(60) }
     );
+}
+
+#[test]
+fn without_the_active_clusters_last_seq_only_a_human_may_fail_over() {
+    let w = World::new(FailoverPolicy::default());
+    let mut state = AutoFailoverState::new();
+    let reports = [(cid("b"), true), (cid("c"), true)];
+    let _ = state.evaluate(
+        at(0),
+        &auto_on(),
+        &orders(),
+        &w.registry,
+        &w.observation,
+        &reports,
+    );
+    assert!(matches!(
+        state.evaluate(
+            at(2),
+            &auto_on(),
+            &orders(),
+            &w.registry,
+            &w.observation,
+            &reports
+        ),
+        AutoDecision::NeedsHuman { .. }
+    ));
 }
 
 #[test]

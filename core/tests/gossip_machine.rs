@@ -681,3 +681,83 @@ fn probe_timeout_after_an_ack_is_a_no_op() {
     assert!(a.members().all(|m| m.status == Status::Alive));
     assert_eq!(a.drops().total(), 0);
 }
+
+/// Each suspect keeps one pending suspicion timer however many newer suspicions of it
+/// arrive (foca-style typed timers: the replaced one could only have fired as a no-op),
+/// so a peer cannot grow the timer queue update by update; the one left still declares
+/// the suspect dead at its deadline, at the newest incarnation suspected (Lifeguard §4.2).
+#[test]
+fn newer_suspicions_of_one_suspect_keep_one_pending_timer() {
+    let mut a = member_knowing(1, 2..=5);
+    let t = secs(0.1);
+    a.handle_message(t, NodeId(3), gossip(vec![update(Kind::Suspect, 2, 0, 2)]));
+    let deadline = a.suspicion_deadline(NodeId(2)).unwrap();
+    let timers = a.pending_timers();
+    for incarnation in 1..=1000 {
+        a.handle_message(
+            t,
+            NodeId(3),
+            gossip(vec![update(Kind::Suspect, 2, incarnation, 2)]),
+        );
+        assert!(
+            a.pending_timers() <= timers,
+            "after incarnation {incarnation}"
+        );
+    }
+    assert_eq!(a.suspicion_deadline(NodeId(2)), Some(deadline));
+    let _ = events(&mut a);
+    run_acking(&mut a, deadline);
+    assert!(events(&mut a).contains(&MembershipEvent::Dead {
+        member: NodeId(2),
+        incarnation: 1000
+    }));
+}
+
+/// SWIM §4.2 refutation only works if the suspect accepts every suspicion its peers
+/// accept. A forged suspicion far above the known incarnation (`2^33`, beyond the 2^32
+/// plausibility bound) is refused and counted by every member, not only by its subject, so
+/// nobody declares the subject dead for a suspicion it could never refute.
+#[test]
+fn implausible_incarnation_jump_is_refused_by_every_member_alike() {
+    let mut net = Net::new(
+        (1..=5)
+            .map(|i| member_knowing(i, (1..=5).filter(|o| *o != i)))
+            .collect(),
+    );
+    net.run_until(secs(2.0), |_, _| false);
+    let forged = Update::Suspect {
+        member: NodeId(1),
+        incarnation: 1 << 33,
+        from: NodeId(3),
+    };
+    for target in [1, 2, 4] {
+        let now = net.now;
+        net.get_mut(target)
+            .handle_message(now, NodeId(3), gossip(vec![forged.clone()]));
+    }
+    net.run_until(secs(60.0), |_, _| false);
+    assert!(
+        !net.events.iter().any(|(_, _, e)| matches!(
+            e,
+            MembershipEvent::Suspect { .. } | MembershipEvent::Dead { .. }
+        )),
+        "{:?}",
+        net.events
+    );
+    for i in 2..=5 {
+        let view = net.get(i).member(NodeId(1)).unwrap();
+        assert_eq!(
+            (view.status, view.incarnation),
+            (Status::Alive, 0),
+            "at {i}"
+        );
+    }
+    for target in [1, 2, 4] {
+        let drops = net.get(target).drops();
+        assert_eq!(
+            drops.get(DropReason::ImpossibleIncarnation),
+            1,
+            "at {target}"
+        );
+    }
+}

@@ -38,7 +38,7 @@ pub fn config() -> GossipConfig {
 
 /// Member `id` that already knows members `others` as alive.
 pub fn member_knowing(id: u64, others: impl IntoIterator<Item = u64>) -> Membership {
-    let mut m = Membership::new(NodeId(id), meta(id), config(), id, Instant::ZERO);
+    let mut m = Membership::new(NodeId(id), meta(id), config(), id, Instant::ZERO).unwrap();
     m.bootstrap_members(
         Instant::ZERO,
         others.into_iter().map(|o| (NodeId(o), Arc::new(meta(o)))),

@@ -296,3 +296,58 @@ proptest! {
         prop_assert!(history.windows(2).all(|w| w[0].failover_version < w[1].failover_version));
     }
 }
+
+#[test]
+fn failover_versions_near_the_top_of_the_range_are_exhausted_not_wrapped() {
+    let big = (1u64 << 63) + 1;
+    let mut r = Registry::new(FailoverVersionScheme::new(big).unwrap());
+    for (id, initial) in [("a", 1u64 << 63), ("b", 1)] {
+        r.apply(RegistryCommand::PutCluster {
+            descriptor: descriptor(id, initial),
+            expect: Expect::Absent,
+        })
+        .unwrap();
+    }
+    r.apply(RegistryCommand::CreateNamespace {
+        namespace: ns("orders"),
+        active_cluster: cid("a"),
+        change: ChangeMetadata::default(),
+    })
+    .unwrap();
+    r.apply(promote(&r, "b", None)).unwrap();
+    let back = promote(&r, "a", None);
+    let err = refused(&mut r, back);
+    assert!(matches!(err, RegistryError::VersionExhausted(_)), "{err}");
+}
+
+#[test]
+fn a_removed_clusters_initial_version_is_never_handed_to_another() {
+    let mut r = mesh();
+    let version = r.cluster(&cid("c")).unwrap().version;
+    r.apply(RegistryCommand::RemoveCluster {
+        id: cid("c"),
+        expect: version,
+        change: ChangeMetadata::default(),
+    })
+    .unwrap();
+    let err = refused(
+        &mut r,
+        RegistryCommand::PutCluster {
+            descriptor: descriptor("d", 3),
+            expect: Expect::Absent,
+        },
+    );
+    assert!(
+        matches!(
+            err,
+            RegistryError::DuplicateInitialVersion { initial: 3, .. }
+        ),
+        "{err}"
+    );
+    // The same cluster may come back with its own initial version.
+    r.apply(RegistryCommand::PutCluster {
+        descriptor: descriptor("c", 3),
+        expect: Expect::Absent,
+    })
+    .unwrap();
+}

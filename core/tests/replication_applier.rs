@@ -184,7 +184,7 @@ proptest! {
 }
 
 #[test]
-fn a_full_window_refuses_the_event_and_leaves_state_unchanged() {
+fn a_full_window_refuses_the_event_and_only_asks_for_the_first_missing_seq() {
     let source = cid("eu-west");
     let mut applier = Applier::new(config(2, 3));
     let now = Instant::from_secs(1);
@@ -226,7 +226,14 @@ fn a_full_window_refuses_the_event_and_leaves_state_unchanged() {
     assert_eq!(applier.vv(), &vv_before);
     assert_eq!(applier.buffered(), 3);
     assert_eq!(applier.poll_applied(), None);
-    assert_eq!(applier.poll_resend(), None, "a refusal asks for nothing");
+    // eu-west's gap was already asked for; ap-south's first event was refused, so without
+    // this request nothing would ever ask ap-south for seq 1 again.
+    let asked: Vec<ResendRequest> = std::iter::from_fn(|| applier.poll_resend()).collect();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert_eq!(
+        (asked[0].origin.clone(), asked[0].from_seq),
+        (cid("ap-south"), 1)
+    );
     let counters = applier.counters();
     assert_eq!(counters.refused, counters_before.refused + 2);
     assert_eq!(counters.applied, counters_before.applied);
@@ -373,4 +380,80 @@ fn a_resumed_applier_treats_what_its_log_holds_as_applied() {
         applier.handle_event(Instant::ZERO, &source, event("eu-west", 6)),
         Ok(Delivery::InOrder)
     );
+}
+
+#[test]
+fn a_held_origin_applies_nothing_and_its_release_judges_events_by_the_new_placement() {
+    use omnirelay_core::replication::{Placement, QuarantineReason};
+    let ns = NamespaceId::new("orders").unwrap();
+    let old = cid("eu-west");
+    let mut applier = Applier::new(config(16, 64));
+    let now = Instant::from_secs(1);
+    applier
+        .handle_placement(Placement {
+            namespace: ns.clone(),
+            failover_version: FailoverVersion(1),
+            active_cluster: old.clone(),
+            superseded_cutoff: None,
+        })
+        .unwrap();
+    for seq in 1..=5 {
+        applier
+            .handle_event(now, &old, event("eu-west", seq))
+            .unwrap();
+    }
+    assert_eq!(drain_applied(&mut applier).len(), 5);
+
+    // Emergency: the target freezes the old active's stream and reports exactly 5.
+    assert!(applier.hold_origin(&old));
+    for seq in [6, 7] {
+        assert_eq!(
+            applier.handle_event(now, &old, event("eu-west", seq)),
+            Ok(Delivery::Buffered)
+        );
+    }
+    assert_eq!(
+        applier.vv().get(&old),
+        5,
+        "a held origin's VV stays at the reported cutoff"
+    );
+    assert!(drain_applied(&mut applier).is_empty());
+    assert_eq!(
+        applier.poll_resend(),
+        None,
+        "in-order events waiting on a hold are no gap"
+    );
+    // A gap while held asks for the first seq that is neither applied nor waiting.
+    applier
+        .handle_event(now, &old, event("eu-west", 9))
+        .unwrap();
+    let asked: Vec<ResendRequest> = std::iter::from_fn(|| applier.poll_resend()).collect();
+    assert_eq!(
+        asked.iter().map(|r| r.from_seq).collect::<Vec<_>>(),
+        vec![8]
+    );
+
+    // The promotion records cutoff 5; released, the later writes are quarantined, not applied.
+    applier
+        .handle_placement(Placement {
+            namespace: ns,
+            failover_version: FailoverVersion(2),
+            active_cluster: cid("us-east"),
+            superseded_cutoff: Some(5),
+        })
+        .unwrap();
+    assert!(applier.release_origin(now, &old));
+    assert!(drain_applied(&mut applier).is_empty());
+    assert_eq!(applier.vv().get(&old), 7);
+    let held: Vec<(u64, bool)> = applier
+        .quarantined()
+        .map(|q| {
+            let after = matches!(
+                q.reason,
+                QuarantineReason::WrittenAfterSupersession { cutoff: 5, .. }
+            );
+            (q.event.origin_seq, after)
+        })
+        .collect();
+    assert_eq!(held, vec![(6, true), (7, true)]);
 }

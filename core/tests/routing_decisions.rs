@@ -145,7 +145,7 @@ fn an_unknown_namespace_is_an_error_for_reads_and_writes() {
         Err(RoutingError::UnknownNamespace(_))
     ));
     assert!(matches!(
-        route_read(&r, &ClusterVersionVector::new(), &unknown, None),
+        route_read(&r, &cid("a"), &ClusterVersionVector::new(), &unknown, None),
         Err(RoutingError::UnknownNamespace(_))
     ));
 }
@@ -155,22 +155,33 @@ fn reads_are_served_locally_unless_the_caller_demands_an_unreached_version_vecto
     let r = mesh();
     let local: ClusterVersionVector = "a=5,b=3".parse().unwrap();
     assert_eq!(
-        route_read(&r, &local, &orders(), None),
+        route_read(&r, &cid("b"), &local, &orders(), None),
         Ok(ReadRoute::ServeLocal {
             version_vector: local.clone()
         })
     );
     let reached: ClusterVersionVector = "a=5".parse().unwrap();
     assert!(matches!(
-        route_read(&r, &local, &orders(), Some(&reached)),
+        route_read(&r, &cid("b"), &local, &orders(), Some(&reached)),
         Ok(ReadRoute::ServeLocal { .. })
     ));
     let ahead: ClusterVersionVector = "a=6".parse().unwrap();
     assert_eq!(
-        route_read(&r, &local, &orders(), Some(&ahead)),
+        route_read(&r, &cid("b"), &local, &orders(), Some(&ahead)),
         Ok(ReadRoute::Redirect {
             active_cluster: cid("a"),
             endpoints: vec!["https://a:7000".into()]
         })
     );
+}
+
+#[test]
+fn the_active_cluster_never_redirects_a_read_to_itself() {
+    let r = mesh();
+    let local: ClusterVersionVector = "a=5".parse().unwrap();
+    let ahead: ClusterVersionVector = "a=6".parse().unwrap();
+    assert!(matches!(
+        route_read(&r, &cid("a"), &local, &orders(), Some(&ahead)),
+        Ok(ReadRoute::RetryLater { .. })
+    ));
 }

@@ -1,5 +1,8 @@
 //! The tokio shells around the core: transport security, storage, APIs, and the CLI.
 
 pub mod cli;
+pub mod config;
+pub mod convert;
 pub mod storage;
 pub mod tls;
+pub mod transport;

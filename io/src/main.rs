@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use omnirelay_io::cli::cert::{self, CertCommand};
+use omnirelay_io::cli::config::{self as config_cli, ConfigCommand};
 
 /// OmniRelay Mesh: multi-cluster replication and failover.
 #[derive(Debug, Parser)]
@@ -18,12 +19,17 @@ enum Command {
     /// Mint the mesh CA and node or operator certificates.
     #[command(subcommand)]
     Cert(CertCommand),
+    /// Check a node configuration file, or print a complete example.
+    #[command(subcommand, after_help = config_cli::EXIT_CODES_HELP)]
+    Config(ConfigCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Cert(command) => cert::run(command).map_err(anyhow::Error::from),
+        // Its own exit codes: 2 means "fix the configuration".
+        Command::Config(command) => return config_cli::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -127,6 +127,13 @@ impl AutoFailoverState {
                 return AutoDecision::Inhibited { until };
             }
         }
+        if observation.last_seq(active).is_none() {
+            return AutoDecision::NeedsHuman {
+                reason: format!(
+                    "{active}'s last committed seq is unknown: no target's lag can be judged"
+                ),
+            };
+        }
         match choose_target(active, registry, observation) {
             None => AutoDecision::NeedsHuman {
                 reason: format!("no healthy online cluster can take over from {active}"),
@@ -154,7 +161,8 @@ fn choose_target(
     registry: &Registry,
     observation: &Observation,
 ) -> Option<(ClusterId, u64)> {
-    let active_last = observation.last_seq(active).unwrap_or(0);
+    // Without the failed active's last seq nobody's lag is known: a human must judge.
+    let active_last = observation.last_seq(active)?;
     registry
         .clusters()
         .map(|c| &c.value)

@@ -36,6 +36,21 @@ pub enum ControllerOutput {
         /// The draining cluster.
         source: ClusterId,
     },
+    /// Emergency: the target must stop applying `old_active`'s events (hold them, see
+    /// `Applier::hold_origin`) and report exactly how far it applied them with
+    /// [`FailoverController::handle_target_frozen`]. That number becomes the promotion's
+    /// cutoff, so it must not move afterwards: the target releases the stream only once it
+    /// has applied the new placement.
+    FreezeTarget {
+        /// The failover.
+        failover: FailoverId,
+        /// The namespace.
+        namespace: NamespaceId,
+        /// The cluster being promoted.
+        target: ClusterId,
+        /// The superseded active cluster whose stream is frozen.
+        old_active: ClusterId,
+    },
     /// Tell routing watchers and gossip the new placement, then call
     /// [`FailoverController::handle_published`].
     Publish {
@@ -91,9 +106,13 @@ pub enum FailoverError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Awaiting {
     Drain,
+    Freeze,
     Promote,
     Rollback,
 }
+
+/// Terminal failovers kept for `GET /control/failovers/{id}`; older ones are forgotten.
+const MAX_FINISHED_KEPT: usize = 1024;
 
 /// Runs planned, emergency, failback and migration workflows, one at a time per namespace.
 ///
@@ -183,6 +202,10 @@ impl FailoverController {
         control_quorum: bool,
     ) -> Result<FailoverId, PreflightRefusal> {
         let (source, target) = self.preflight(now, &request, registry, control_quorum)?;
+        let superseded = match request.kind {
+            FailoverKind::Emergency { .. } => self.in_flight.get(&request.namespace).copied(),
+            _ => None,
+        };
         let id = FailoverId(self.next_id);
         self.next_id += 1;
         let actor = request.requested_by.clone();
@@ -195,12 +218,18 @@ impl FailoverController {
             finished_at: None,
             approved_by: None,
             drained_at_seq: None,
+            drained_version: None,
+            drain_deadline: None,
             catch_up_deadline: None,
             loss: None,
             promoted_to: None,
             cancelled: false,
             request,
         };
+        if let Some(old) = superseded {
+            let reason = format!("superseded by emergency {id}");
+            self.finish(now, old, &actor, FailoverStep::Aborted, &reason);
+        }
         self.in_flight
             .insert(failover.request.namespace.clone(), id);
         self.failovers.insert(id, failover);
@@ -215,9 +244,15 @@ impl FailoverController {
         let Some(f) = self.failovers.get(&id) else {
             return Ok(id);
         };
+        // The requester cannot approve their own failover, not even through the request.
+        let approver = f
+            .request
+            .approver
+            .clone()
+            .filter(|a| !a.trim().is_empty() && *a != f.request.requested_by);
         match f.request.kind {
-            FailoverKind::Emergency { .. } => self.propose_emergency(now, id, registry),
-            _ if self.policy.require_approval && f.request.approver.is_none() => {
+            FailoverKind::Emergency { .. } => self.freeze_target(now, id),
+            _ if self.policy.require_approval && approver.is_none() => {
                 self.transition(
                     now,
                     id,
@@ -227,7 +262,7 @@ impl FailoverController {
                 );
             }
             _ => {
-                if let Some(approver) = f.request.approver.clone() {
+                if let Some(approver) = approver {
                     self.approve(id, approver);
                 }
                 self.propose_drain(now, id, registry);
@@ -346,6 +381,7 @@ impl FailoverController {
             return;
         }
         f.drained_at_seq = Some(last_seq);
+        f.drain_deadline = None;
         f.catch_up_deadline = Some(now + self.policy.catch_up_timeout);
         self.transition(
             now,
@@ -355,6 +391,56 @@ impl FailoverController {
             &format!("source drained at seq {last_seq}"),
         );
         self.check_caught_up(now, id, registry);
+    }
+
+    /// Emergency: the target froze the old active's stream having applied it through
+    /// `applied_through`. That exact figure is the promotion's cutoff and the loss report's
+    /// lower bound.
+    pub fn handle_target_frozen(
+        &mut self,
+        now: Instant,
+        id: FailoverId,
+        applied_through: u64,
+        registry: &Registry,
+    ) {
+        if self.awaiting.get(&id) != Some(&Awaiting::Freeze) {
+            return;
+        }
+        self.awaiting.remove(&id);
+        let Some(f) = self.failovers.get(&id) else {
+            return;
+        };
+        let Some(placement) = registry.placement(&f.request.namespace) else {
+            self.finish(
+                now,
+                id,
+                "controller",
+                FailoverStep::Aborted,
+                "namespace vanished",
+            );
+            return;
+        };
+        let report = LossReport {
+            old_active: f.source.clone(),
+            old_failover_version: placement.value.failover_version,
+            first_seq: applied_through.saturating_add(1),
+            last_seq: self
+                .observation
+                .last_seq(&f.source)
+                .filter(|last| *last > applied_through),
+        };
+        let reason = format!(
+            "emergency: {} froze {} at seq {applied_through}",
+            f.target, f.source
+        );
+        if let Some(f) = self.failovers.get_mut(&id) {
+            f.loss = Some(report.clone());
+        }
+        self.out.push_back(ControllerOutput::LossReported {
+            failover: id,
+            report,
+        });
+        self.propose_promote(now, id, registry, Some(applied_through), &reason);
     }
 
     /// The command proposed for `id` was applied (or refused) on the control group's log.
@@ -379,6 +465,11 @@ impl FailoverController {
                 self.propose_rollback(now, id, registry, "controller", "cancelled during drain");
             }
             (Awaiting::Drain, Ok(_)) => {
+                let drained_version = registry.placement(&namespace).map(|p| p.version);
+                if let Some(f) = self.failovers.get_mut(&id) {
+                    f.drained_version = drained_version;
+                    f.drain_deadline = Some(now + self.policy.catch_up_timeout);
+                }
                 self.out.push_back(ControllerOutput::AwaitDrain {
                     failover: id,
                     namespace,
@@ -433,23 +524,11 @@ impl FailoverController {
                 );
             }
             (Awaiting::Rollback, Err(_)) => {
-                // Someone else changed the placement: retry against what is there now,
-                // unless it is no longer draining (then there is nothing to roll back).
-                let draining = registry.placement(&namespace).is_some_and(|p| {
-                    p.value.state == PlacementState::Draining && p.value.active_cluster == source
-                });
-                if draining {
-                    self.propose_rollback(now, id, registry, "controller", "rollback retried");
-                } else {
-                    self.finish(
-                        now,
-                        id,
-                        "controller",
-                        FailoverStep::RolledBack,
-                        "placement no longer draining",
-                    );
-                }
+                // Someone else changed the placement: retry against what is there now (a
+                // rollback proposes nothing when it is no longer ours to undo).
+                self.propose_rollback(now, id, registry, "controller", "rollback retried");
             }
+            (Awaiting::Freeze, _) => {}
         }
     }
 
@@ -468,20 +547,25 @@ impl FailoverController {
         }
     }
 
-    /// Catch-up deadlines: a failover that did not catch up in time rolls back.
+    /// Deadlines: a source that never confirms its drain, or a target that does not catch
+    /// up in time, rolls the failover back.
     pub fn handle_timeout(&mut self, now: Instant, registry: &Registry) {
-        let expired: Vec<FailoverId> = self
+        let expired: Vec<(FailoverId, &'static str)> = self
             .failovers
             .values()
-            .filter(|f| {
-                f.step == FailoverStep::CatchUp
-                    && !self.awaiting.contains_key(&f.id)
-                    && f.catch_up_deadline.is_some_and(|d| now >= d)
+            .filter(|f| !self.awaiting.contains_key(&f.id))
+            .filter_map(|f| match f.step {
+                FailoverStep::Drain if f.drain_deadline.is_some_and(|d| now >= d) => {
+                    Some((f.id, "the source never confirmed its drain"))
+                }
+                FailoverStep::CatchUp if f.catch_up_deadline.is_some_and(|d| now >= d) => {
+                    Some((f.id, "catch-up timed out"))
+                }
+                _ => None,
             })
-            .map(|f| f.id)
             .collect();
-        for id in expired {
-            self.propose_rollback(now, id, registry, "controller", "catch-up timed out");
+        for (id, why) in expired {
+            self.propose_rollback(now, id, registry, "controller", why);
         }
     }
 
@@ -491,13 +575,17 @@ impl FailoverController {
         self.out.pop_front()
     }
 
-    /// The next catch-up deadline.
+    /// The next drain or catch-up deadline.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.failovers
             .values()
-            .filter(|f| f.step == FailoverStep::CatchUp && !self.awaiting.contains_key(&f.id))
-            .filter_map(|f| f.catch_up_deadline)
+            .filter(|f| !self.awaiting.contains_key(&f.id))
+            .filter_map(|f| match f.step {
+                FailoverStep::Drain => f.drain_deadline,
+                FailoverStep::CatchUp => f.catch_up_deadline,
+                _ => None,
+            })
             .min()
     }
 
@@ -514,10 +602,19 @@ impl FailoverController {
             .ok_or_else(|| PreflightRefusal::UnknownNamespace(namespace.clone()))?
             .value;
         if let Some(id) = self.in_flight.get(namespace) {
-            return Err(PreflightRefusal::FailoverInFlight {
-                namespace: namespace.clone(),
-                id: *id,
-            });
+            // An emergency may take over a planned failover that has not promoted yet
+            // (its source may be the region that just died); nothing else may.
+            let supersedable = matches!(request.kind, FailoverKind::Emergency { .. })
+                && self
+                    .failovers
+                    .get(id)
+                    .is_some_and(|f| f.request.kind.is_planned() && f.step < FailoverStep::Promote);
+            if !supersedable {
+                return Err(PreflightRefusal::FailoverInFlight {
+                    namespace: namespace.clone(),
+                    id: *id,
+                });
+            }
         }
         let source = placement.active_cluster.clone();
         let target = match (&request.target, request.kind) {
@@ -669,38 +766,20 @@ impl FailoverController {
         self.propose_promote(now, id, registry, None, &reason);
     }
 
-    fn propose_emergency(&mut self, now: Instant, id: FailoverId, registry: &Registry) {
+    fn freeze_target(&mut self, now: Instant, id: FailoverId) {
         let Some(f) = self.failovers.get(&id) else {
             return;
         };
-        let Some(placement) = registry.placement(&f.request.namespace) else {
-            return;
-        };
-        let cutoff = self.observation.applied(&f.target).get(&f.source);
-        let report = LossReport {
-            old_active: f.source.clone(),
-            old_failover_version: placement.value.failover_version,
-            first_seq: cutoff + 1,
-            last_seq: self
-                .observation
-                .last_seq(&f.source)
-                .filter(|last| *last > cutoff),
-        };
-        if let Some(f) = self.failovers.get_mut(&id) {
-            f.loss = Some(report.clone());
-        }
-        self.out.push_back(ControllerOutput::LossReported {
+        let output = ControllerOutput::FreezeTarget {
             failover: id,
-            report,
-        });
-        let reason = format!(
-            "emergency: {} had applied the old active through seq {cutoff}",
-            self.failovers
-                .get(&id)
-                .map(|f| f.target.to_string())
-                .unwrap_or_default()
-        );
-        self.propose_promote(now, id, registry, Some(cutoff), &reason);
+            namespace: f.request.namespace.clone(),
+            target: f.target.clone(),
+            old_active: f.source.clone(),
+        };
+        let reason = format!("emergency: freezing {}'s stream at {}", f.source, f.target);
+        self.awaiting.insert(id, Awaiting::Freeze);
+        self.out.push_back(output);
+        self.transition(now, id, "controller", FailoverStep::Promote, &reason);
     }
 
     fn propose_promote(
@@ -716,7 +795,15 @@ impl FailoverController {
         };
         let namespace = f.request.namespace.clone();
         let to = f.target.clone();
-        let Some(expect) = registry.placement(&namespace).map(|p| p.version) else {
+        // A planned promotion compares against the placement its own drain produced: if
+        // anyone re-activated the source meanwhile, the source may have taken writes the
+        // target never saw, and the promotion must fail rather than lose them.
+        let expect = if f.request.kind.is_planned() {
+            f.drained_version
+        } else {
+            registry.placement(&namespace).map(|p| p.version)
+        };
+        let Some(expect) = expect else {
             self.finish(
                 now,
                 id,
@@ -753,14 +840,13 @@ impl FailoverController {
             return;
         };
         let namespace = f.request.namespace.clone();
-        let Some(expect) = registry.placement(&namespace).map(|p| p.version) else {
-            self.finish(
-                now,
-                id,
-                actor,
-                FailoverStep::RolledBack,
-                "namespace vanished",
-            );
+        let ours = registry.placement(&namespace).filter(|p| {
+            p.value.state == PlacementState::Draining && p.value.active_cluster == f.source
+        });
+        let Some(expect) = ours.map(|p| p.version) else {
+            // Nothing of ours to undo: the placement is no longer the drained source.
+            let why = format!("{reason}; placement no longer draining at the source");
+            self.finish(now, id, actor, FailoverStep::RolledBack, &why);
             return;
         };
         let command = RegistryCommand::SetPlacementState {
@@ -819,6 +905,20 @@ impl FailoverController {
             if self.in_flight.get(&f.request.namespace) == Some(&id) {
                 self.in_flight.remove(&f.request.namespace);
             }
+        }
+        self.forget_old_finished();
+    }
+
+    fn forget_old_finished(&mut self) {
+        let finished: Vec<FailoverId> = self
+            .failovers
+            .values()
+            .filter(|f| f.step.is_terminal())
+            .map(|f| f.id)
+            .collect();
+        let excess = finished.len().saturating_sub(MAX_FINISHED_KEPT);
+        for id in finished.into_iter().take(excess) {
+            self.failovers.remove(&id);
         }
     }
 

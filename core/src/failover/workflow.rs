@@ -259,8 +259,9 @@ impl LossReport {
     /// How many writes are known to be at risk (0 when the range is empty or open-ended
     /// with nothing known beyond the cutoff).
     pub fn known_at_risk(&self) -> u64 {
-        self.last_seq
-            .map_or(0, |last| (last + 1).saturating_sub(self.first_seq))
+        self.last_seq.map_or(0, |last| {
+            last.saturating_add(1).saturating_sub(self.first_seq)
+        })
     }
 }
 
@@ -285,6 +286,11 @@ pub struct Failover {
     pub approved_by: Option<String>,
     /// The source's last `origin_seq` when it confirmed the drain: the catch-up goal.
     pub drained_at_seq: Option<u64>,
+    /// The placement's registry version right after this failover's drain: the
+    /// compare-and-set token of its promotion.
+    pub drained_version: Option<u64>,
+    /// When an unconfirmed drain gives up.
+    pub drain_deadline: Option<Instant>,
     /// When catch-up gives up.
     pub catch_up_deadline: Option<Instant>,
     /// For emergency failovers: what may be lost.

@@ -24,17 +24,37 @@ struct Pending {
 /// member replaces the older one, which it overrides anyway).
 ///
 /// Sends take the least-transmitted first and, among equals, the most recent: a fresh
-/// update spreads fastest while old ones finish their budget.
-#[derive(Debug, Default)]
+/// update spreads fastest while old ones finish their budget. Only updates of at most
+/// `max_update_bytes` are queued, and every send offers at least that much room, so the
+/// first update looked at always goes: nothing can sit at the head untransmitted.
+#[derive(Debug)]
 pub(crate) struct BroadcastQueue {
     by_member: BTreeMap<NodeId, Pending>,
     order: BTreeSet<(u32, Reverse<u64>, NodeId)>,
     next_order: u64,
+    max_update_bytes: usize,
 }
 
 impl BroadcastQueue {
-    /// Queues `update`, replacing any pending update about the same member.
+    /// An empty queue for updates of at most `max_update_bytes`.
+    pub(crate) fn new(max_update_bytes: usize) -> Self {
+        BroadcastQueue {
+            by_member: BTreeMap::new(),
+            order: BTreeSet::new(),
+            next_order: 0,
+            max_update_bytes,
+        }
+    }
+
+    /// Queues `update`, replacing any pending update about the same member. An update
+    /// larger than `max_update_bytes` is not queued (callers refuse oversized metadata
+    /// first, so this is a backstop): it would never fit, never count a transmission and
+    /// never leave.
     pub(crate) fn push(&mut self, update: Update) {
+        let size = update.wire_size();
+        if size > self.max_update_bytes {
+            return;
+        }
         let member = update.member();
         self.forget(member);
         let order = self.next_order;
@@ -43,7 +63,7 @@ impl BroadcastQueue {
         self.by_member.insert(
             member,
             Pending {
-                size: update.wire_size(),
+                size,
                 update,
                 transmits: 0,
                 order,
@@ -117,16 +137,32 @@ mod tests {
 
     #[test]
     fn each_update_is_sent_exactly_its_retransmit_limit() {
-        let mut q = BroadcastQueue::default();
+        let mut q = BroadcastQueue::new(1400);
         q.push(suspect(1, 0));
         let sent: usize = (0..10).map(|_| q.take(1400, 3).len()).sum();
         assert_eq!(sent, 3);
         assert_eq!(q.len(), 0);
     }
 
+    /// memberlist's queue assumes every update fits a packet. One that cannot is refused,
+    /// or a pile of them (newest first, unsendable) would stop each scan after
+    /// `MAX_MISSES` before the older updates behind them, which would then barely spread.
+    #[test]
+    fn oversized_updates_are_never_queued_so_older_ones_keep_going_out() {
+        let budget = suspect(1, 0).wire_size();
+        let mut q = BroadcastQueue::new(budget);
+        q.push(suspect(1, 0));
+        for member in 2..40 {
+            q.push(suspect(member, u64::MAX - 1));
+        }
+        assert_eq!(q.len(), 1);
+        let sent: usize = (0..5).map(|_| q.take(budget, 3).len()).sum();
+        assert_eq!(sent, 3, "the old update gets its whole retransmit budget");
+    }
+
     #[test]
     fn newer_update_about_a_member_replaces_the_older() {
-        let mut q = BroadcastQueue::default();
+        let mut q = BroadcastQueue::new(1400);
         q.push(suspect(1, 0));
         q.push(suspect(1, 5));
         assert_eq!(q.take(1400, 3), vec![suspect(1, 5)]);
@@ -134,7 +170,7 @@ mod tests {
 
     #[test]
     fn least_transmitted_then_newest_goes_first_within_the_budget() {
-        let mut q = BroadcastQueue::default();
+        let mut q = BroadcastQueue::new(1400);
         q.push(suspect(1, 0));
         let _ = q.take(1400, 10);
         q.push(suspect(2, 0));

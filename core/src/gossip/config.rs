@@ -2,6 +2,10 @@
 
 use std::time::Duration;
 
+use crate::math;
+
+use super::message::{GossipMessage, Update};
+
 /// How often and how hard a member probes, gossips and suspects.
 ///
 /// `lan` and `wan` carry hashicorp/memberlist's `DefaultLANConfig` / `DefaultWANConfig`
@@ -32,7 +36,8 @@ pub struct GossipConfig {
     pub push_pull_interval: Duration,
     /// Lifeguard local health: probe interval and timeout are scaled by up to this factor.
     pub awareness_max_multiplier: u32,
-    /// Largest datagram (ping, ack, gossip) a member sends or accepts.
+    /// Largest datagram (ping, ack, gossip) a member sends or accepts. It also bounds a
+    /// member's metadata: see [`GossipConfig::max_meta_bytes`].
     pub max_packet_bytes: usize,
     /// Largest full-state exchange a member accepts (a stream, so much larger).
     pub max_push_pull_bytes: usize,
@@ -112,6 +117,20 @@ impl GossipConfig {
         }
     }
 
+    /// The largest metadata (`MemberMeta::wire_size`) a member may announce or accept:
+    /// `max_packet_bytes` less the largest probe header, a buddy suspicion and the framing
+    /// of the alive update carrying it, so a member's refutation always fits in one
+    /// datagram (1,303 bytes with 1,400-byte datagrams). Larger metadata could only spread
+    /// by push-pull, slower than a suspicion times out.
+    pub fn max_meta_bytes(&self) -> usize {
+        let room = GossipMessage::update_room(self.max_packet_bytes);
+        // The framing takes at most 30 bytes, so this looks at no more than 31 sizes.
+        (0..=room)
+            .rev()
+            .find(|&meta| Update::largest_alive_size(meta) <= room)
+            .unwrap_or(0)
+    }
+
     /// Retransmissions per update for a cluster of `n` live members.
     pub fn retransmit_limit(&self, n: usize) -> u32 {
         let scale = ceil_log10(n.saturating_add(1));
@@ -120,7 +139,8 @@ impl GossipConfig {
 
     /// Lifeguard's suspicion bounds `(min, max)` for a cluster of `n` live members.
     pub fn suspicion_bounds(&self, n: usize) -> (Duration, Duration) {
-        let scale = (n.max(1) as f64).log10().max(1.0);
+        // The portable log10: a libm's last bit would move every suspicion deadline.
+        let scale = math::log10(n.max(1) as f64).max(1.0);
         let min = self
             .probe_interval
             .mul_f64(f64::from(self.suspicion_mult) * scale);
@@ -134,8 +154,16 @@ impl GossipConfig {
         if n <= 32 {
             return self.push_pull_interval;
         }
-        let extra = ((n as f64).log2() - 5.0).ceil().max(0.0) as u32;
+        let extra = ceil_log2(n).saturating_sub(5);
         self.push_pull_interval.saturating_mul(extra + 1)
+    }
+}
+
+/// `ceil(log2(v))` on integers (0 for `v <= 1`), so no float feeds the push-pull period.
+fn ceil_log2(v: usize) -> u32 {
+    match v {
+        0 | 1 => 0,
+        _ => (v - 1).ilog2() + 1,
     }
 }
 
@@ -174,5 +202,61 @@ mod tests {
         assert_eq!(c.push_pull_period(32), Duration::from_secs(30));
         assert_eq!(c.push_pull_period(64), Duration::from_secs(60));
         assert_eq!(c.push_pull_period(1000), Duration::from_secs(180));
+    }
+
+    #[test]
+    fn metadata_limit_leaves_room_for_the_largest_alive_in_the_tightest_datagram() {
+        for max_packet_bytes in [0, 60, 99, 100, 200, 512, 1400, 9000, 65_507] {
+            let c = GossipConfig {
+                max_packet_bytes,
+                ..GossipConfig::lan()
+            };
+            let room = GossipMessage::update_room(max_packet_bytes);
+            let limit = c.max_meta_bytes();
+            if room > 0 && limit > 0 {
+                assert!(
+                    Update::largest_alive_size(limit) <= room,
+                    "{max_packet_bytes}"
+                );
+                assert!(
+                    Update::largest_alive_size(limit + 1) > room,
+                    "{max_packet_bytes}"
+                );
+            }
+        }
+        assert_eq!(GossipConfig::lan().max_meta_bytes(), 1303);
+    }
+
+    /// The push-pull period is integer arithmetic: `1 + ceil(log2(n)) - 5` intervals above
+    /// 32 members, checked against the smallest power of two that holds `n`.
+    #[test]
+    fn push_pull_period_is_integer_ceil_log2() {
+        let c = GossipConfig::lan();
+        for n in 33..5000usize {
+            let k = (0..64).find(|k| (1usize << k) >= n).unwrap_or(64);
+            assert_eq!(
+                c.push_pull_period(n),
+                c.push_pull_interval * (k - 4),
+                "n = {n}"
+            );
+        }
+    }
+
+    /// Suspicion bounds come from the portable `math::log10` bit for bit, so a deadline is
+    /// the same on every platform and a recorded seed replays anywhere. A probe interval of
+    /// 2^30 s magnifies a one-ulp difference in the logarithm into whole nanoseconds.
+    #[test]
+    fn suspicion_bounds_use_the_portable_logarithm_bit_for_bit() {
+        let c = GossipConfig {
+            probe_interval: Duration::from_secs(1 << 30),
+            ..GossipConfig::lan()
+        };
+        for n in 1..5000usize {
+            let scale = math::log10(n as f64).max(1.0);
+            let min = c
+                .probe_interval
+                .mul_f64(f64::from(c.suspicion_mult) * scale);
+            assert_eq!(c.suspicion_bounds(n).0, min, "n = {n}");
+        }
     }
 }

@@ -7,6 +7,9 @@ pub enum DropReason {
     FromSelf,
     /// Larger than `max_packet_bytes` (datagrams) or `max_push_pull_bytes` (state).
     Oversized,
+    /// An alive update or record whose metadata is larger than `max_meta_bytes`: it could
+    /// never be piggybacked, so it is not learned and not re-gossiped.
+    OversizedMetadata,
     /// An ack or nack for a sequence number this member never issued.
     UnknownSequence,
     /// An ack or nack for a probe that already finished (normal after loss or relays).
@@ -21,7 +24,7 @@ pub enum DropReason {
     /// An update no newer than what we know.
     StaleUpdate,
     /// An incarnation that cannot be real: at the top of the range (no room to refute) or
-    /// far beyond this member's own for an update about itself.
+    /// more than 2^32 above the one known for that member (0 for a member not known).
     ImpossibleIncarnation,
     /// Too many indirect probes already running for others.
     RelayOverflow,
@@ -29,9 +32,10 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in a fixed order.
-    pub const ALL: [DropReason; 10] = [
+    pub const ALL: [DropReason; 11] = [
         DropReason::FromSelf,
         DropReason::Oversized,
+        DropReason::OversizedMetadata,
         DropReason::UnknownSequence,
         DropReason::LateAnswer,
         DropReason::MisdirectedPing,

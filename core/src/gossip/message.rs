@@ -75,6 +75,12 @@ impl Update {
         }
     }
 
+    /// Bytes of an `Alive` update whose metadata encodes in `meta_bytes`, at the largest
+    /// member id and incarnation.
+    pub(crate) fn largest_alive_size(meta_bytes: usize) -> usize {
+        wire::embedded(2 * wire::uint(u64::MAX) + wire::embedded(meta_bytes))
+    }
+
     /// Bytes of its encoding as a field of a message.
     pub fn wire_size(&self) -> usize {
         let body = wire::uint(self.member().0) + wire::uint(self.incarnation());
@@ -185,6 +191,19 @@ impl GossipMessage {
     /// Bytes of a message carrying no updates, to budget piggybacking.
     pub(crate) fn probe_overhead(seq: u64, target: NodeId) -> usize {
         ENVELOPE_BYTES + wire::uint(seq) + wire::uint(target.0)
+    }
+
+    /// Room for updates in the tightest datagram that carries any: a ping with the largest
+    /// sequence number and target id, a buddy suspicion (the largest `Suspect`) first. An
+    /// update no larger than this fits in every ping, ack and gossip message on its own.
+    pub(crate) fn update_room(max_packet_bytes: usize) -> usize {
+        let most = NodeId(u64::MAX);
+        let buddy = Update::Suspect {
+            member: most,
+            incarnation: u64::MAX,
+            from: most,
+        };
+        max_packet_bytes.saturating_sub(Self::probe_overhead(u64::MAX, most) + buddy.wire_size())
     }
 }
 

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::{Instant, NodeId};
+use crate::{Instant, NodeId, math};
 
 /// A running suspicion of one member at one incarnation (Lifeguard §4.2).
 ///
@@ -54,7 +54,8 @@ impl Suspicion {
             return self.min;
         }
         let c = f64::from(self.confirmations().min(self.expected));
-        let frac = (c + 1.0).ln() / (f64::from(self.expected) + 1.0).ln();
+        // The portable ln: a libm's last bit would move the deadline between platforms.
+        let frac = math::ln(c + 1.0) / math::ln(f64::from(self.expected) + 1.0);
         let span = self.max.saturating_sub(self.min);
         self.max.saturating_sub(span.mul_f64(frac)).max(self.min)
     }
@@ -94,5 +95,22 @@ mod tests {
         assert!(s.confirm(NodeId(3)));
         assert_eq!(s.deadline(), Instant::from_secs(1));
         assert!(!s.confirm(NodeId(4)));
+    }
+
+    /// Lifeguard §4.2's timeout is computed with the portable `math::ln` bit for bit, so a
+    /// deadline replays on every platform. A span of 2^40 s magnifies a one-ulp difference
+    /// in the logarithm ratio into whole nanoseconds.
+    #[test]
+    fn suspicion_timeout_uses_the_portable_logarithm_bit_for_bit() {
+        let (min, max) = (Duration::from_secs(1), Duration::from_secs(1 << 40));
+        for expected in 1..=64u32 {
+            let mut s = Suspicion::new(Instant::ZERO, NodeId(0), expected, min, max);
+            for c in 0..=expected {
+                let frac = math::ln(f64::from(c) + 1.0) / math::ln(f64::from(expected) + 1.0);
+                let want = max.saturating_sub((max - min).mul_f64(frac)).max(min);
+                assert_eq!(s.timeout(), want, "c = {c} of {expected}");
+                s.confirm(NodeId(u64::from(c) + 1));
+            }
+        }
     }
 }

@@ -44,17 +44,44 @@ pub enum Timer {
     },
 }
 
+/// Timers of which at most one may be pending: setting one again replaces the old.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerSlot {
+    Suspicion(NodeId),
+    Tombstone(NodeId),
+}
+
+impl Timer {
+    /// Per-member timers are driven by updates from peers; one slot each keeps a peer
+    /// from growing the queue by sending update after update about the same member.
+    fn slot(&self) -> Option<TimerSlot> {
+        match *self {
+            Timer::SuspicionTimeout { member, .. } => Some(TimerSlot::Suspicion(member)),
+            Timer::TombstoneExpiry { member, .. } => Some(TimerSlot::Tombstone(member)),
+            _ => None,
+        }
+    }
+}
+
 /// Pending timers in firing order; equal deadlines fire in the order they were set.
+/// Suspicion and tombstone timers are kept one per member: the latest set wins.
 #[derive(Debug, Default)]
 pub(crate) struct TimerQueue {
     pending: BTreeMap<(Instant, u64), Timer>,
+    slots: BTreeMap<TimerSlot, (Instant, u64)>,
     next: u64,
 }
 
 impl TimerQueue {
     pub(crate) fn set(&mut self, at: Instant, timer: Timer) {
-        self.pending.insert((at, self.next), timer);
+        let key = (at, self.next);
         self.next += 1;
+        if let Some(slot) = timer.slot()
+            && let Some(old) = self.slots.insert(slot, key)
+        {
+            self.pending.remove(&old);
+        }
+        self.pending.insert(key, timer);
     }
 
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
@@ -67,10 +94,36 @@ impl TimerQueue {
         if entry.key().0 > now {
             return None;
         }
-        Some(entry.remove())
+        let timer = entry.remove();
+        if let Some(slot) = timer.slot() {
+            self.slots.remove(&slot);
+        }
+        Some(timer)
     }
 
     pub(crate) fn len(&self) -> usize {
         self.pending.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_suspicion_timer_set_again_replaces_the_pending_one() {
+        let mut q = TimerQueue::default();
+        let suspect = |incarnation| Timer::SuspicionTimeout {
+            member: NodeId(2),
+            incarnation,
+        };
+        q.set(Instant::from_secs(5), suspect(0));
+        q.set(Instant::from_secs(3), suspect(1));
+        q.set(Instant::from_secs(4), Timer::ProbeTick);
+        q.set(Instant::from_secs(4), Timer::ProbeTick);
+        assert_eq!(q.len(), 3, "one suspicion timer, both probe ticks");
+        assert_eq!(q.pop_due(Instant::from_secs(9)), Some(suspect(1)));
+        q.set(Instant::from_secs(6), suspect(2));
+        assert_eq!(q.len(), 3, "a fired slot can be set again");
     }
 }

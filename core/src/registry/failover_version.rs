@@ -50,12 +50,13 @@ impl FailoverVersionScheme {
             });
         }
         let base = current.0 - current.0 % self.increment;
-        let candidate = base + initial;
-        let next = if candidate > current.0 {
-            Some(candidate)
-        } else {
-            candidate.checked_add(self.increment)
-        };
+        let next = base.checked_add(initial).and_then(|candidate| {
+            if candidate > current.0 {
+                Some(candidate)
+            } else {
+                candidate.checked_add(self.increment)
+            }
+        });
         next.map(FailoverVersion)
             .ok_or_else(|| RegistryError::VersionExhausted(cluster.clone()))
     }

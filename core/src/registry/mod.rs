@@ -200,6 +200,9 @@ pub struct Registry {
     clusters: BTreeMap<ClusterId, Versioned<ClusterDescriptor>>,
     namespaces: BTreeMap<NamespaceId, Versioned<NamespacePlacement>>,
     history: BTreeMap<NamespaceId, Vec<Placement>>,
+    /// Initial versions of removed clusters: never handed out again, or old failover
+    /// versions would name the wrong cluster.
+    retired_initials: BTreeMap<u64, ClusterId>,
 }
 
 impl Registry {
@@ -211,6 +214,7 @@ impl Registry {
             clusters: BTreeMap::new(),
             namespaces: BTreeMap::new(),
             history: BTreeMap::new(),
+            retired_initials: BTreeMap::new(),
         }
     }
 
@@ -299,7 +303,10 @@ impl Registry {
                         namespaces: in_use,
                     });
                 }
-                self.clusters.remove(&id);
+                if let Some(removed) = self.clusters.remove(&id) {
+                    self.retired_initials
+                        .insert(removed.value.initial_failover_version, id.clone());
+                }
                 RegistryChange::ClusterRemoved(id)
             }
             RegistryCommand::CreateNamespace {
@@ -445,6 +452,14 @@ impl Registry {
                 cluster: d.id.clone(),
                 current: existing.value.initial_failover_version,
                 offered: d.initial_failover_version,
+            });
+        }
+        if let Some(owner) = self.retired_initials.get(&d.initial_failover_version)
+            && *owner != d.id
+        {
+            return Err(RegistryError::DuplicateInitialVersion {
+                initial: d.initial_failover_version,
+                owner: owner.clone(),
             });
         }
         if let Some(owner) = self.clusters.values().find(|c| {

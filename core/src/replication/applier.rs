@@ -1,6 +1,6 @@
 //! The receiving side of replication: exactly once, in `origin_seq` order, per origin.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use crate::{ClusterId, Instant};
@@ -76,9 +76,10 @@ pub enum Delivery {
 /// Why an event was refused. State is unchanged.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ApplyError {
-    /// The out-of-order window is full: the event is neither applied nor buffered and no
-    /// counter but `refused` moves. The source will send it again after the gap closes.
-    /// State unchanged (except the `refused` counter).
+    /// The out-of-order window is full: the event is neither applied nor buffered. State
+    /// unchanged except the `refused` counter and, if none is outstanding for the origin, a
+    /// resend request from its first missing `origin_seq` (without it an origin whose first
+    /// out-of-order event was refused would never be asked again).
     #[error(
         "window full: refused {origin} seq {origin_seq} ({buffered_for_origin} buffered for it, {buffered_total} in total)"
     )]
@@ -161,6 +162,8 @@ pub struct Applier {
     vv: ClusterVersionVector,
     buffered: BTreeMap<ClusterId, BTreeMap<u64, Event>>,
     buffered_total: usize,
+    /// Origins whose events are held in the window instead of applied (see `hold_origin`).
+    held: BTreeSet<ClusterId>,
     outstanding: BTreeMap<ClusterId, OutstandingResend>,
     history: FailoverHistory,
     quarantine: Quarantine,
@@ -183,6 +186,7 @@ impl Applier {
             vv,
             buffered: BTreeMap::new(),
             buffered_total: 0,
+            held: BTreeSet::new(),
             outstanding: BTreeMap::new(),
             history: FailoverHistory::new(),
             quarantine,
@@ -244,7 +248,8 @@ impl Applier {
             self.counters.duplicates += 1;
             return Ok(Delivery::Duplicate);
         }
-        if seq == applied_through.saturating_add(1) {
+        let held = self.held.contains(&origin);
+        if seq == applied_through.saturating_add(1) && !held {
             self.settle(now, event);
             self.release_buffered(now, &origin);
             self.after_progress(now, &origin, source);
@@ -255,6 +260,7 @@ impl Applier {
             || self.buffered_total >= self.config.max_buffered_total
         {
             self.counters.refused += 1;
+            self.request_resend(now, &origin, source);
             return Err(ApplyError::WindowFull {
                 origin,
                 origin_seq: seq,
@@ -267,8 +273,37 @@ impl Applier {
             .or_default()
             .insert(seq, event);
         self.buffered_total += 1;
-        self.request_resend(now, &origin, source);
+        if self.has_gap(&origin) {
+            self.request_resend(now, &origin, source);
+        }
         Ok(Delivery::Buffered)
+    }
+
+    /// Stops applying `origin`'s events: they wait in the window (its bounds still apply)
+    /// and `VV[origin]` stays put. An emergency promotion needs this: the target freezes the
+    /// old active's stream, reports exactly what it applied as the promotion's cutoff, and
+    /// releases the stream once it knows the new placement, so the cutoff it reported is the
+    /// cutoff it holds. Returns whether the origin was not held before.
+    pub fn hold_origin(&mut self, origin: &ClusterId) -> bool {
+        self.held.insert(origin.clone())
+    }
+
+    /// Resumes applying `origin`'s events, settling those that are now contiguous under the
+    /// failover history as it stands (feed the promotion's placement first).
+    pub fn release_origin(&mut self, now: Instant, origin: &ClusterId) -> bool {
+        if !self.held.remove(origin) {
+            return false;
+        }
+        self.release_buffered(now, origin);
+        if !self.has_gap(origin) {
+            self.outstanding.remove(origin);
+        }
+        true
+    }
+
+    /// Whether `origin`'s events are held.
+    pub fn is_held(&self, origin: &ClusterId) -> bool {
+        self.held.contains(origin)
     }
 
     /// Re-asks every resend whose retry instant has passed and whose gap is still open.
@@ -280,7 +315,7 @@ impl Applier {
             .map(|(origin, _)| origin.clone())
             .collect();
         for origin in due {
-            if !self.buffered.contains_key(&origin) {
+            if !self.has_gap(&origin) {
                 self.outstanding.remove(&origin);
                 continue;
             }
@@ -376,6 +411,9 @@ impl Applier {
 
     /// Settles the buffered events of `origin` that have become contiguous.
     fn release_buffered(&mut self, now: Instant, origin: &ClusterId) {
+        if self.held.contains(origin) {
+            return;
+        }
         loop {
             let next = self.vv.get(origin).saturating_add(1);
             let Some(buffer) = self.buffered.get_mut(origin) else {
@@ -394,16 +432,37 @@ impl Applier {
 
     /// After `VV[origin]` moved: the gap is closed, or it moved and is asked for afresh.
     fn after_progress(&mut self, now: Instant, origin: &ClusterId, source: &ClusterId) {
-        if self.buffered.contains_key(origin) {
+        if self.has_gap(origin) {
             self.request_resend(now, origin, source);
         } else {
             self.outstanding.remove(origin);
         }
     }
 
-    /// Asks for `VV[origin] + 1` unless that exact request is already outstanding.
+    /// The first `origin_seq` of `origin` neither applied nor waiting in the window:
+    /// `VV[origin] + 1` unless the origin is held (then in-order events wait too).
+    fn first_missing(&self, origin: &ClusterId) -> u64 {
+        let mut seq = self.vv.get(origin).saturating_add(1);
+        if let Some(buffer) = self.buffered.get(origin) {
+            while buffer.contains_key(&seq) {
+                seq = seq.saturating_add(1);
+            }
+        }
+        seq
+    }
+
+    /// Whether an event of `origin` waits beyond its first missing seq.
+    fn has_gap(&self, origin: &ClusterId) -> bool {
+        let first_missing = self.first_missing(origin);
+        self.buffered
+            .get(origin)
+            .and_then(|b| b.keys().next_back())
+            .is_some_and(|last| *last > first_missing)
+    }
+
+    /// Asks for the first missing seq unless that exact request is already outstanding.
     fn request_resend(&mut self, now: Instant, origin: &ClusterId, source: &ClusterId) {
-        let from_seq = self.vv.get(origin).saturating_add(1);
+        let from_seq = self.first_missing(origin);
         if self
             .outstanding
             .get(origin)

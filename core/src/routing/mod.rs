@@ -60,6 +60,13 @@ pub enum ReadRoute {
         /// Its client endpoints.
         endpoints: Vec<String>,
     },
+    /// The local cluster is the active one and has not reached what the caller demands
+    /// (it may still be applying, or the caller's vector came from a superseded active):
+    /// redirecting would loop, so the caller retries here.
+    RetryLater {
+        /// How long to wait before retrying.
+        retry_after: Duration,
+    },
 }
 
 /// Why a request cannot be routed at all. Nothing changes.
@@ -142,6 +149,7 @@ pub fn route_write(
 /// active cluster unless the local cluster has caught up with it.
 pub fn route_read(
     registry: &Registry,
+    local: &ClusterId,
     local_vv: &ClusterVersionVector,
     namespace: &NamespaceId,
     required: Option<&ClusterVersionVector>,
@@ -151,6 +159,11 @@ pub fn route_read(
         .ok_or_else(|| RoutingError::UnknownNamespace(namespace.clone()))?
         .value;
     match required {
+        Some(required) if !local_vv.dominates(required) && placement.active_cluster == *local => {
+            Ok(ReadRoute::RetryLater {
+                retry_after: DEFAULT_RETRY_AFTER,
+            })
+        }
         Some(required) if !local_vv.dominates(required) => Ok(ReadRoute::Redirect {
             active_cluster: placement.active_cluster.clone(),
             endpoints: endpoints_of(registry, &placement.active_cluster),

@@ -34,7 +34,7 @@ pub struct IssueArgs {
     /// Directory holding the mesh CA (ca.pem, ca.key).
     #[arg(long)]
     pub ca: PathBuf,
-    /// Directory to write <stem>.pem and <stem>.key into (default: the CA directory).
+    /// Directory to write the certificate and key into (default: the CA directory).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Node id (n7 or 7), for a node certificate.

@@ -1,3 +1,4 @@
 //! The `omnirelay` command line. Each subcommand lives in its own file.
 
 pub mod cert;
+pub mod config;

@@ -20,8 +20,9 @@ impl SimMachine for Membership {
     type Local = GossipInput;
 
     fn handle_local(&mut self, now: Instant, input: GossipInput) {
-        // A member that already left refuses all three; the refusal changes nothing and
-        // the test or experiment that sent it inspects the machine, not this result.
+        // A member that already left refuses all three, and `set_metadata` refuses
+        // metadata over `max_meta_bytes`; a refusal changes nothing and the test or
+        // experiment that sent it inspects the machine, not this result.
         let _ = match input {
             GossipInput::Join(seeds) => self.join(now, &seeds),
             GossipInput::Leave => self.leave(now),

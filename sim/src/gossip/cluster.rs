@@ -40,6 +40,10 @@ pub fn node_meta(id: u64) -> MemberMeta {
 }
 
 /// A fresh member `id` created at the simulation's current time, seeded from its RNG.
+///
+/// # Panics
+/// If `config.max_meta_bytes()` is smaller than [`node_meta`] (about 70 bytes): a
+/// configuration no simulated cluster can run with.
 pub fn new_member(
     sim: &mut Simulation<Membership>,
     id: NodeId,
@@ -47,6 +51,7 @@ pub fn new_member(
 ) -> Membership {
     let seed = sim.rng().random::<u64>();
     Membership::new(id, node_meta(id.0), config.clone(), seed, sim.now())
+        .unwrap_or_else(|e| panic!("simulated member {id}: {e}"))
 }
 
 /// Nodes `1..=n` that all start out knowing each other alive (a converged cluster).

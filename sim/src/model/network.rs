@@ -43,7 +43,7 @@ impl Latency {
             }
             Latency::LongTail { base, mean_extra } => {
                 let u: f64 = rng.random();
-                let extra = -(1.0 - u).ln() * mean_extra.as_secs_f64();
+                let extra = -omnirelay_core::math::ln(1.0 - u) * mean_extra.as_secs_f64();
                 // Cap the tail at 100 means so one draw cannot stall a run.
                 base + Duration::from_secs_f64(extra.min(mean_extra.as_secs_f64() * 100.0))
             }

@@ -26,9 +26,11 @@ mod updates;
 
 use updates::strictly_ordered;
 
-/// A restart that lost its incarnation may legitimately see a much higher one about
-/// itself; anything beyond this jump is corruption, not history.
-pub(super) const MAX_SELF_INCARNATION_JUMP: u64 = 1 << 32;
+/// How far above the incarnation we know of a member (ourselves included) an update may
+/// be. A restart that lost its incarnation may legitimately see a much higher one about
+/// itself, and a peer may have missed many refutations; anything beyond this jump is
+/// corruption or forgery, not history, and is refused by every member alike.
+pub(super) const MAX_INCARNATION_JUMP: u64 = 1 << 32;
 /// Above this many members, random targets are drawn by rejection instead of by listing
 /// every candidate, so a gossip round stays O(fanout).
 pub(super) const EXACT_SAMPLING_MAX: usize = 64;
@@ -36,9 +38,19 @@ pub(super) const EXACT_SAMPLING_MAX: usize = 64;
 /// Why a request to the membership machine was refused. Nothing changed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum GossipError {
-    /// This member already left; it only finishes spreading that news.
+    /// This member already left; it only finishes spreading that news. Nothing changed.
     #[error("this member has left the cluster")]
     Left,
+    /// The metadata encodes larger than [`GossipConfig::max_meta_bytes`], so its alive
+    /// update could not fit in a datagram and refutations would wait for push-pull.
+    /// Nothing changed (no member was created; the metadata and incarnation in force stay).
+    #[error("metadata of {bytes} bytes exceeds the {limit}-byte limit")]
+    MetadataTooLarge {
+        /// Its encoded size.
+        bytes: usize,
+        /// `max_meta_bytes` of the configuration.
+        limit: usize,
+    },
 }
 
 /// What this member knows about another.
@@ -95,14 +107,16 @@ pub struct Membership {
 
 impl Membership {
     /// A member alone in its cluster, alive at incarnation 0. `seed` drives every random
-    /// choice it makes (targets, shuffles, start offsets).
+    /// choice it makes (targets, shuffles, start offsets). Refuses metadata larger than
+    /// [`GossipConfig::max_meta_bytes`].
     pub fn new(
         id: NodeId,
         meta: MemberMeta,
         config: GossipConfig,
         seed: u64,
         now: Instant,
-    ) -> Self {
+    ) -> Result<Self, GossipError> {
+        check_meta_size(&config, &meta)?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut timers = TimerQueue::default();
         let offset = |rng: &mut ChaCha8Rng, period: std::time::Duration| {
@@ -119,13 +133,14 @@ impl Membership {
         timers.set(gossip_at, Timer::GossipTick);
         timers.set(push_pull_at, Timer::PushPullTick);
         let meta = Arc::new(meta);
-        let mut broadcasts = BroadcastQueue::default();
+        let mut broadcasts =
+            BroadcastQueue::new(GossipMessage::update_room(config.max_packet_bytes));
         broadcasts.push(Update::Alive {
             member: id,
             incarnation: 0,
             meta: Arc::clone(&meta),
         });
-        Membership {
+        Ok(Membership {
             id,
             health: LocalHealth::new(config.awareness_max_multiplier),
             config,
@@ -146,7 +161,7 @@ impl Membership {
             outbox: VecDeque::new(),
             events: VecDeque::new(),
             drops: DropCounts::default(),
-        }
+        })
     }
 
     /// Asks `seeds` for their full state (a push-pull marked `join`), retrying with backoff
@@ -201,10 +216,12 @@ impl Membership {
     }
 
     /// Announces new metadata at a new incarnation, which overrides the old everywhere.
+    /// Refuses metadata larger than [`GossipConfig::max_meta_bytes`].
     pub fn set_metadata(&mut self, _now: Instant, meta: MemberMeta) -> Result<(), GossipError> {
         if self.leaving {
             return Err(GossipError::Left);
         }
+        check_meta_size(&self.config, &meta)?;
         self.incarnation = self.incarnation.saturating_add(1);
         self.meta = Arc::new(meta);
         self.broadcast_self_alive();
@@ -385,6 +402,14 @@ impl Membership {
             }
         }
     }
+}
+
+fn check_meta_size(config: &GossipConfig, meta: &MemberMeta) -> Result<(), GossipError> {
+    let (bytes, limit) = (meta.wire_size(), config.max_meta_bytes());
+    if bytes > limit {
+        return Err(GossipError::MetadataTooLarge { bytes, limit });
+    }
+    Ok(())
 }
 
 fn view(id: NodeId, m: &Member) -> MemberView {

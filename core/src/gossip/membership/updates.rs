@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::machine::WireMessage;
 use crate::{Instant, NodeId};
 
-use super::{MAX_SELF_INCARNATION_JUMP, Member, Membership};
+use super::{MAX_INCARNATION_JUMP, Member, Membership};
 use crate::gossip::drops::DropReason;
 use crate::gossip::event::MembershipEvent;
 use crate::gossip::member::{MemberMeta, Status};
@@ -128,20 +128,32 @@ impl Membership {
                 }
                 Status::Left => self.on_dead(now, r.member, r.incarnation, None),
             };
-            if let Err(reason @ DropReason::ImpossibleIncarnation) = result {
+            if let Err(
+                reason @ (DropReason::ImpossibleIncarnation | DropReason::OversizedMetadata),
+            ) = result
+            {
                 self.drops.record(reason);
             }
         }
     }
 
+    /// Refuses an incarnation that cannot be real, for every member alike: one at the top
+    /// of the range, or one more than `MAX_INCARNATION_JUMP` above what we know of the
+    /// member (0 if we know nothing). Checking only updates about ourselves let a forged
+    /// `Suspect { incarnation: 2^33 }` be accepted by peers yet ignored by its subject, who
+    /// then could not refute it and was declared dead.
     pub(super) fn check_incarnation(
         &self,
         member: NodeId,
         incarnation: u64,
     ) -> Result<(), DropReason> {
-        let impossible = incarnation == u64::MAX
-            || (member == self.id
-                && incarnation > self.incarnation.saturating_add(MAX_SELF_INCARNATION_JUMP));
+        let known = if member == self.id {
+            self.incarnation
+        } else {
+            self.members.get(&member).map_or(0, |m| m.incarnation)
+        };
+        let impossible =
+            incarnation == u64::MAX || incarnation > known.saturating_add(MAX_INCARNATION_JUMP);
         if impossible {
             Err(DropReason::ImpossibleIncarnation)
         } else {
@@ -157,6 +169,10 @@ impl Membership {
         meta: Arc<MemberMeta>,
     ) -> Result<(), DropReason> {
         self.check_incarnation(member, incarnation)?;
+        // Metadata that cannot be piggybacked would sit in the broadcast queue forever.
+        if meta.wire_size() > self.config.max_meta_bytes() {
+            return Err(DropReason::OversizedMetadata);
+        }
         if member == self.id {
             let conflicting = incarnation > self.incarnation
                 || (incarnation == self.incarnation && *meta != *self.meta);

@@ -1,0 +1,534 @@
+//! The node configuration file: the example validates and shows the true defaults, and
+//! every kind of problem is reported naming its key, all of them in one pass.
+
+mod config_fixture;
+
+use std::time::Duration;
+
+use config_fixture::{Fixture, assert_problem, example_with, loaded};
+use omnirelay_core::NodeId;
+use omnirelay_core::failover::{AutoFailoverPolicy, FailoverPolicy};
+use omnirelay_core::gossip::GossipConfig;
+use omnirelay_core::replication::ApplierConfig;
+use omnirelay_io::config::{ConfigError, EXAMPLE, GossipProfile};
+use omnirelay_io::storage::WalConfig;
+use omnirelay_io::tls::{Identity, MeshCa, Role};
+
+/// The smallest file a voter needs: only the keys without defaults.
+const MINIMAL: &str = r#"
+[node]
+id = "n1"
+cluster = "us-east"
+region = "us-east-1"
+
+[tls]
+ca = "tls/ca.pem"
+cert = "tls/n1.pem"
+key = "tls/n1.key"
+
+[gossip]
+seeds = ["10.0.0.2:7001", "10.0.0.3:7001"]
+
+[consensus]
+voters = [
+    { id = "n1", grpc = "10.0.0.1:7001" },
+    { id = "n2", grpc = "10.0.0.2:7001" },
+    { id = "n3", grpc = "10.0.0.3:7001" },
+]
+"#;
+
+#[test]
+fn the_example_config_validates_and_converts_to_the_core_defaults() {
+    let fx = Fixture::new();
+    let loaded = loaded(fx.load(EXAMPLE, &[]));
+    let c = &loaded.config;
+    assert_eq!(c.node.id, NodeId(1));
+    assert_eq!(c.node.cluster.as_str(), "us-east");
+    assert_eq!(c.node.role, Role::Voter);
+    assert_eq!(c.listen.advertise_grpc.to_string(), "10.0.0.1:7001");
+    assert_eq!(c.tls.cert, fx.dir.path().join("tls/n1.pem"));
+    assert_eq!(c.gossip.profile, GossipProfile::Lan);
+    assert_eq!(c.gossip.timing, GossipConfig::lan());
+    assert_eq!(c.failover, FailoverPolicy::default());
+    assert_eq!(c.auto_failover, AutoFailoverPolicy::default());
+    assert!(
+        !c.auto_failover.enabled,
+        "automatic failover is off by default"
+    );
+    assert_eq!(c.storage, WalConfig::default());
+    assert_eq!(
+        c.replication.applier,
+        ApplierConfig::new(c.node.cluster.clone())
+    );
+    assert_eq!(c.consensus.voters.len(), 3);
+    assert!(matches!(
+        loaded.tls.identity(),
+        Ok(Identity::Node {
+            node: NodeId(1),
+            ..
+        })
+    ));
+}
+
+#[test]
+fn the_example_shows_exactly_the_defaults_a_minimal_file_gets() {
+    let fx = Fixture::new();
+    let example = loaded(fx.load(EXAMPLE, &[])).config;
+    let minimal = loaded(fx.load(MINIMAL, &[])).config;
+    assert_eq!(example, minimal);
+}
+
+#[test]
+fn unknown_keys_are_all_refused_with_their_full_path() {
+    let fx = Fixture::new();
+    let text = example_with("[node]\n", "[node]\nflavour = \"x\"\n").replacen(
+        "{ id = \"n2\", grpc = \"10.0.0.2:7001\" }",
+        "{ id = \"n2\", grpc = \"10.0.0.2:7001\", port = 1 }",
+        1,
+    ) + "\n[metrics]\nenabled = true\n";
+    let result = fx.load(&text, &[]);
+    assert_problem(&result, "node.flavour", "unknown key");
+    assert_problem(&result, "consensus.voters[1].port", "unknown key");
+    assert_problem(&result, "metrics", "unknown key");
+}
+
+#[test]
+fn a_value_of_the_wrong_type_names_its_full_key_path() {
+    let fx = Fixture::new();
+    let text = example_with(
+        "election_timeout_min_ms = 150",
+        "election_timeout_min_ms = \"x\"",
+    );
+    assert_problem(
+        &fx.load(&text, &[]),
+        "consensus.election_timeout_min_ms",
+        "invalid type: string \"x\", expected u64",
+    );
+    let text = example_with("grpc = \"10.0.0.3:7001\"", "grpc = 7001");
+    assert_problem(
+        &fx.load(&text, &[]),
+        "consensus.voters[2].grpc",
+        "invalid type: integer",
+    );
+    let text = example_with("priority = 1", "priority = 300");
+    assert_problem(&fx.load(&text, &[]), "consensus.priority", "300");
+}
+
+#[test]
+fn every_badly_typed_value_is_reported_in_the_same_pass() {
+    let fx = Fixture::new();
+    let text = example_with("heartbeat_ms = 50", "heartbeat_ms = true")
+        .replacen("priority = 1", "priority = 300", 1)
+        .replacen(
+            "{ id = \"n3\", grpc = \"10.0.0.3:7001\" }",
+            "{ id = \"n3\" }",
+            1,
+        )
+        .replacen("segment_bytes = 67108864", "segment_bytes = -1", 1);
+    let result = fx.load(&text, &[]);
+    assert_problem(&result, "consensus.heartbeat_ms", "invalid type: boolean");
+    assert_problem(&result, "consensus.priority", "integer `300`, expected u8");
+    assert_problem(&result, "consensus.voters[2].grpc", "missing");
+    assert_problem(
+        &result,
+        "storage.segment_bytes",
+        "integer `-1`, expected u64",
+    );
+    let Err(errors) = result else { unreachable!() };
+    assert_eq!(errors.problems.len(), 4, "{errors}");
+}
+
+#[test]
+fn missing_required_keys_are_all_reported() {
+    let fx = Fixture::new();
+    let text = example_with("cluster = \"us-east\"\n", "")
+        .replacen("key = \"tls/n1.key\"\n", "", 1)
+        .replacen(
+            "{ id = \"n3\", grpc = \"10.0.0.3:7001\" }",
+            "{ id = \"n3\" }",
+            1,
+        );
+    let result = fx.load(&text, &[]);
+    assert_problem(&result, "consensus.voters[2].grpc", "missing");
+    // Typing failed, so meaning is not checked yet; fix the voter and look again.
+    let text = text.replacen(
+        "{ id = \"n3\" }",
+        "{ id = \"n3\", grpc = \"10.0.0.3:7001\" }",
+        1,
+    );
+    let result = fx.load(&text, &[]);
+    assert_problem(&result, "node.cluster", "missing");
+    assert_problem(&result, "tls.key", "missing");
+    let text = MINIMAL.replacen("region = \"us-east-1\"\n", "", 1);
+    assert_problem(&fx.load(&text, &[]), "node.region", "missing");
+}
+
+#[test]
+fn malformed_ids_and_names_are_refused_naming_their_key() {
+    let fx = Fixture::new();
+    let text = example_with("id = \"n1\"", "id = \"node-1\"")
+        .replacen("cluster = \"us-east\"", "cluster = \"US East\"", 1)
+        .replacen("region = \"us-east-1\"", "region = \"\"", 1)
+        .replacen("role = \"voter\"", "role = \"operator\"", 1)
+        .replacen("{ id = \"n2\"", "{ id = \"two\"", 1);
+    let result = fx.load(&text, &[]);
+    assert_problem(&result, "node.id", "node-1");
+    assert_problem(&result, "node.cluster", "US East");
+    assert_problem(&result, "node.region", "1-63 characters");
+    assert_problem(&result, "node.role", "not voter, learner or witness");
+    assert_problem(&result, "consensus.voters[1].id", "two");
+}
+
+#[test]
+fn node_ids_are_accepted_as_n7_or_7() {
+    let fx = Fixture::new();
+    let text = example_with("id = \"n1\"", "id = 1").replacen("{ id = \"n2\"", "{ id = 2", 1);
+    let c = loaded(fx.load(&text, &[])).config;
+    assert_eq!(c.node.id, NodeId(1));
+    assert!(c.consensus.voters.contains_key(&NodeId(2)));
+}
+
+/// Raft §5.2 / §9.3: randomized timeouts need a spread, and heartbeats must arrive well
+/// within the shortest election timeout or followers campaign against a live leader.
+#[test]
+fn election_timeout_min_must_be_below_max_and_heartbeat_below_min() {
+    let fx = Fixture::new();
+    let text = example_with(
+        "election_timeout_min_ms = 150",
+        "election_timeout_min_ms = 300",
+    );
+    assert_problem(
+        &fx.load(&text, &[]),
+        "consensus.election_timeout_min_ms",
+        "must be less than consensus.election_timeout_max_ms (300)",
+    );
+    let text = example_with("heartbeat_ms = 50", "heartbeat_ms = 150");
+    assert_problem(
+        &fx.load(&text, &[]),
+        "consensus.heartbeat_ms",
+        "must be less than consensus.election_timeout_min_ms (150)",
+    );
+}
+
+#[test]
+fn listeners_must_not_share_a_port() {
+    let fx = Fixture::new();
+    let text = example_with(
+        "control = \"127.0.0.1:9090\"",
+        "control = \"127.0.0.1:8080\"",
+    );
+    assert_problem(
+        &fx.load(&text, &[]),
+        "listen.control",
+        "port 8080 is also used by listen.http",
+    );
+    let text = example_with("http = \"0.0.0.0:8080\"", "http = \"localhost:8080\"");
+    assert_problem(&fx.load(&text, &[]), "listen.http", "not an IP:port");
+}
+
+#[test]
+fn peer_addresses_must_be_host_and_port() {
+    let fx = Fixture::new();
+    let text = example_with("\"10.0.0.3:7001\"]", "\"10.0.0.3\"]").replacen(
+        "grpc = \"10.0.0.2:7001\"",
+        "grpc = \"10.0.0.2:0\"",
+        1,
+    );
+    let result = fx.load(&text, &[]);
+    assert_problem(&result, "gossip.seeds[1]", "not host:port");
+    assert_problem(&result, "consensus.voters[1].grpc", "port 0");
+}
+
+#[test]
+fn a_missing_tls_file_names_its_key() {
+    let fx = Fixture::new();
+    std::fs::remove_file(fx.tls_dir().join("n1.key")).unwrap();
+    let result = fx.load(EXAMPLE, &[]);
+    assert_problem(&result, "tls.key", "no such file");
+    let text = example_with("ca = \"tls/ca.pem\"", "ca = \"tls/nowhere.pem\"");
+    assert_problem(&fx.load(&text, &[]), "tls.ca", "nowhere.pem");
+}
+
+#[test]
+fn a_file_that_is_not_pem_names_its_key() {
+    let fx = Fixture::new();
+    std::fs::write(fx.tls_dir().join("n1.pem"), "not a certificate").unwrap();
+    assert_problem(&fx.load(EXAMPLE, &[]), "tls.cert", "CERTIFICATE");
+}
+
+#[test]
+fn a_certificate_for_another_node_cluster_or_role_is_refused() {
+    let fx = Fixture::new();
+    fx.issue("n2", "us-west", Role::Learner, "n1");
+    let result = fx.load(EXAMPLE, &[]);
+    assert_problem(
+        &result,
+        "tls.cert",
+        "certificate is for node.id n2, but node.id is n1",
+    );
+    assert_problem(
+        &result,
+        "tls.cert",
+        "certificate is for node.cluster us-west, but node.cluster is us-east",
+    );
+    assert_problem(
+        &result,
+        "tls.cert",
+        "certificate is for node.role learner, but node.role is voter",
+    );
+    let Err(errors) = result else { unreachable!() };
+    let mismatches = errors
+        .problems
+        .iter()
+        .filter(|p| matches!(p, ConfigError::IdentityMismatch { .. }))
+        .count();
+    assert_eq!(mismatches, 3);
+}
+
+#[test]
+fn a_certificate_from_another_ca_is_refused() {
+    let fx = Fixture::new();
+    let other = MeshCa::generate("someone else's CA").unwrap();
+    Fixture::issue_with(&other, &fx.tls_dir(), "n1", "us-east", Role::Voter, "n1");
+    assert_problem(
+        &fx.load(EXAMPLE, &[]),
+        "tls.cert",
+        "does not verify against tls.ca",
+    );
+}
+
+#[test]
+fn a_voter_must_list_itself_and_a_learner_must_not() {
+    let fx = Fixture::new();
+    fx.issue("n4", "us-east", Role::Voter, "n4");
+    let text = example_with("id = \"n1\"", "id = \"n4\"")
+        .replacen("tls/n1.pem", "tls/n4.pem", 1)
+        .replacen("tls/n1.key", "tls/n4.key", 1)
+        .replacen("# advertise_grpc", "advertise_grpc", 1);
+    assert_problem(
+        &fx.load(&text, &[]),
+        "consensus.voters",
+        "does not include this node (n4)",
+    );
+    fx.issue("n1", "us-east", Role::Learner, "n1");
+    let text = example_with("role = \"voter\"", "role = \"learner\"");
+    assert_problem(
+        &fx.load(&text, &[]),
+        "consensus.voters",
+        "includes this node (n1)",
+    );
+}
+
+#[test]
+fn a_repeated_voter_id_or_address_is_refused() {
+    let fx = Fixture::new();
+    let text = example_with("{ id = \"n3\"", "{ id = \"n2\"");
+    assert_problem(
+        &fx.load(&text, &[]),
+        "consensus.voters[2].id",
+        "listed twice",
+    );
+    let text = example_with("grpc = \"10.0.0.3:7001\"", "grpc = \"10.0.0.2:7001\"");
+    assert_problem(
+        &fx.load(&text, &[]),
+        "consensus.voters[2].grpc",
+        "already the address of another voter",
+    );
+}
+
+#[test]
+fn a_cluster_without_voters_is_refused() {
+    let fx = Fixture::new();
+    let start = EXAMPLE.find("voters = [").unwrap();
+    let end = start + EXAMPLE[start..].find("]\n").unwrap() + 2;
+    let text = format!("{}voters = []\n{}", &EXAMPLE[..start], &EXAMPLE[end..]);
+    assert_problem(&fx.load(&text, &[]), "consensus.voters", "missing");
+}
+
+#[test]
+fn an_unroutable_listen_address_needs_an_advertised_one() {
+    let fx = Fixture::new();
+    fx.issue("n4", "us-east", Role::Learner, "n4");
+    let text = example_with("id = \"n1\"", "id = \"n4\"")
+        .replacen("role = \"voter\"", "role = \"learner\"", 1)
+        .replacen("tls/n1.pem", "tls/n4.pem", 1)
+        .replacen("tls/n1.key", "tls/n4.key", 1);
+    assert_problem(&fx.load(&text, &[]), "listen.advertise_grpc", "missing");
+    let c = loaded(fx.load(
+        &text.replacen(
+            "# advertise_grpc = \"10.0.0.1:7001\"",
+            "advertise_grpc = \"n4.internal:7001\"",
+            1,
+        ),
+        &[],
+    ))
+    .config;
+    assert_eq!(c.listen.advertise_grpc.to_string(), "n4.internal:7001");
+}
+
+#[test]
+fn thresholds_and_sizes_must_be_positive_and_consistent() {
+    let fx = Fixture::new();
+    let text = example_with("max_lag_entries = 10000", "max_lag_entries = 0")
+        .replacen("catch_up_timeout_s = 10", "catch_up_timeout_s = 0", 1)
+        .replacen("batch_max_events = 1024", "batch_max_events = 0", 1)
+        .replacen("lag_ceiling_entries = 100000", "lag_ceiling_entries = 0", 1)
+        .replacen(
+            "max_payload_bytes = 1048576",
+            "max_payload_bytes = 8388608",
+            1,
+        )
+        .replacen("segment_bytes = 67108864", "segment_bytes = 100", 1)
+        .replacen(
+            "reorder_window_events_per_origin = 16384",
+            "reorder_window_events_per_origin = 100000",
+            1,
+        );
+    let result = fx.load(&text, &[]);
+    assert_problem(&result, "failover.max_lag_entries", "greater than 0");
+    assert_problem(&result, "failover.catch_up_timeout_s", "greater than 0");
+    assert_problem(&result, "replication.batch_max_events", "greater than 0");
+    assert_problem(
+        &result,
+        "auto_failover.lag_ceiling_entries",
+        "greater than 0",
+    );
+    assert_problem(
+        &result,
+        "api.max_payload_bytes",
+        "exceeds api.max_body_bytes",
+    );
+    assert_problem(&result, "storage.segment_bytes", "at least");
+    assert_problem(
+        &result,
+        "replication.reorder_window_events_per_origin",
+        "exceeds replication.reorder_window_events",
+    );
+    // Zero cooldown is a choice, not a mistake.
+    let text = example_with("cooldown_s = 60", "cooldown_s = 0");
+    assert_eq!(
+        loaded(fx.load(&text, &[])).config.failover.cooldown,
+        Duration::ZERO
+    );
+}
+
+/// ARCHITECTURE.md, "Automatic failover": the detection window must not fire on what is
+/// only a leader election inside the active cluster.
+#[test]
+fn auto_failover_detection_must_outlast_a_leader_election() {
+    let fx = Fixture::new();
+    let text = example_with("enabled = false", "enabled = true").replacen(
+        "detection_window_ms = 2000",
+        "detection_window_ms = 300",
+        1,
+    );
+    assert_problem(
+        &fx.load(&text, &[]),
+        "auto_failover.detection_window_ms",
+        "must exceed consensus.election_timeout_max_ms (300)",
+    );
+    let text = example_with("enabled = false", "enabled = true");
+    let c = loaded(fx.load(&text, &[])).config;
+    assert!(c.auto_failover.enabled);
+    assert_eq!(c.auto_failover.detection_window, Duration::from_secs(2));
+}
+
+#[test]
+fn gossip_overrides_apply_on_top_of_the_profile() {
+    let fx = Fixture::new();
+    let text = example_with("profile = \"lan\"", "profile = \"wan\"")
+        .replacen("# gossip_nodes = 3", "gossip_nodes = 6", 1)
+        .replacen("# tombstone_ttl_s = 120", "tombstone_ttl_s = 600", 1);
+    let timing = loaded(fx.load(&text, &[])).config.gossip.timing;
+    assert_eq!(
+        timing,
+        GossipConfig {
+            gossip_nodes: 6,
+            tombstone_ttl: Duration::from_secs(600),
+            ..GossipConfig::wan()
+        }
+    );
+    let text = example_with("# probe_timeout_ms = 500", "probe_timeout_ms = 1000");
+    assert_problem(
+        &fx.load(&text, &[]),
+        "gossip.probe_timeout_ms",
+        "shorter than",
+    );
+    let text = example_with("profile = \"lan\"", "profile = \"lan-fast\"");
+    assert_problem(&fx.load(&text, &[]), "gossip.profile", "lan-fast");
+}
+
+#[test]
+fn every_meaning_problem_is_reported_in_one_pass() {
+    let fx = Fixture::new();
+    let text = example_with("heartbeat_ms = 50", "heartbeat_ms = 0")
+        .replacen(
+            "control = \"127.0.0.1:9090\"",
+            "control = \"127.0.0.1:7001\"",
+            1,
+        )
+        .replacen("profile = \"lan\"", "profile = \"x\"", 1)
+        .replacen("max_lag_s = 5", "max_lag_s = 0", 1)
+        .replacen("max_body_bytes = 4194304", "max_body_bytes = 0", 1);
+    let Err(errors) = fx.load(&text, &[]) else {
+        panic!("accepted")
+    };
+    for key in [
+        "consensus.heartbeat_ms",
+        "listen.control",
+        "gossip.profile",
+        "failover.max_lag_s",
+        "api.max_body_bytes",
+    ] {
+        assert!(errors.names(key), "{key} not reported in:\n{errors}");
+    }
+    // One line per problem, each starting with its key.
+    let text = errors.to_string();
+    assert_eq!(text.lines().count(), errors.problems.len());
+    for (line, problem) in text.lines().zip(&errors.problems) {
+        assert!(line.starts_with(&problem.key()), "{line}");
+    }
+}
+
+#[test]
+fn invalid_toml_names_the_line() {
+    let fx = Fixture::new();
+    let text = example_with("heartbeat_ms = 50", "heartbeat_ms = = 50");
+    let Err(errors) = fx.load(&text, &[]) else {
+        panic!("accepted")
+    };
+    let line = EXAMPLE
+        .lines()
+        .position(|l| l.starts_with("heartbeat_ms"))
+        .unwrap()
+        + 1;
+    assert!(
+        matches!(&errors.problems[..], [ConfigError::Syntax { line: l, .. }] if *l == line),
+        "{errors:?}"
+    );
+    assert!(errors.to_string().contains(&format!("node.toml:{line}:")));
+}
+
+#[test]
+fn an_unreadable_file_is_one_problem_naming_the_path() {
+    let fx = Fixture::new();
+    let path = fx.dir.path().join("absent.toml");
+    let errors = omnirelay_io::config::load(&path, &Default::default()).unwrap_err();
+    assert!(errors.to_string().starts_with(&path.display().to_string()));
+}
+
+#[test]
+fn an_invalid_node_section_does_not_hide_other_problems() {
+    let fx = Fixture::new();
+    let other = MeshCa::generate("someone else's CA").unwrap();
+    Fixture::issue_with(&other, &fx.tls_dir(), "n1", "us-east", Role::Voter, "n1");
+    let text = example_with("cluster = \"us-east\"", "cluster = \"US\"").replacen(
+        "batch_max_events = 1024",
+        "batch_max_events = 0",
+        1,
+    );
+    let result = fx.load(&text, &[]);
+    assert_problem(&result, "node.cluster", "US");
+    assert_problem(&result, "replication.batch_max_events", "greater than 0");
+    assert_problem(&result, "tls.cert", "does not verify against tls.ca");
+}
