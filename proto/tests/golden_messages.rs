@@ -13,11 +13,11 @@ use omnirelay_proto::v1::{
     self, Ack, AppendEntriesRequest, AppendEntriesResponse, ChangeMetadata, ClusterDescriptor,
     ClusterState, ClusterVersionVector, ConfigChange, ConfigChangeKind, Endpoint, EndpointKind,
     Event, EventBatch, FailoverKind, FailoverProgress, FailoverRequest, FailoverStatus,
-    FailoverStep, GossipEnvelope, GossipScope, InstallSnapshotRequest, LeaderNoop, LeadershipEvent,
-    LogEntry, LossRange, MemberMeta, MemberStatus, MemberUpdate, Nack, NamespacePlacement,
-    NamespaceState, NodeRole, Ping, PingReq, PushPull, ReplicationAck, ReplicationBatch,
-    ReplicationFrame, ReplicationHello, ResendRequest, TimeoutNowRequest, VersionVectorEntry,
-    VoteKind, VoteRequest, VoteResponse,
+    FailoverStep, GossipEnvelope, GossipScope, GossipUpdates, InstallSnapshotRequest, LeaderNoop,
+    LeadershipEvent, LogEntry, LossRange, MemberMeta, MemberStatus, MemberUpdate, Nack,
+    NamespacePlacement, NamespaceState, NodeRole, Ping, PingReq, PushPull, ReplicationAck,
+    ReplicationBatch, ReplicationFrame, ReplicationHello, ResendRequest, TimeoutNowRequest,
+    VersionVectorEntry, VoteKind, VoteRequest, VoteResponse,
 };
 use prost::Message;
 
@@ -114,6 +114,17 @@ fn change() -> ChangeMetadata {
         changed_by: "alice@ops".to_owned(),
         changed_at_unix_nanos: 1_795_000_100_000_000_000,
         reason: "CHG-2211".to_owned(),
+        // Added after the first fixtures: they were written without it.
+        ticket: String::new(),
+    }
+}
+
+/// The change metadata of records written after `ticket` was added.
+fn ticketed_change() -> ChangeMetadata {
+    ChangeMetadata {
+        reason: "rebalance after region drill".to_owned(),
+        ticket: "CHG-2211".to_owned(),
+        ..change()
     }
 }
 
@@ -283,6 +294,42 @@ fn gossip_push_pull_fixture_decodes_and_reencodes_unchanged() {
                     member(8, MemberStatus::Dead),
                 ],
                 join: true,
+                reply: false,
+            })),
+        },
+    );
+}
+
+#[test]
+fn gossip_updates_fixture_decodes_and_reencodes_unchanged() {
+    assert_golden(
+        "gossip_updates.bin",
+        &GossipEnvelope {
+            sender: 4,
+            scope: GossipScope::Cluster.into(),
+            cluster_id: "eu-west".to_owned(),
+            body: Some(v1::gossip_envelope::Body::Gossip(GossipUpdates {
+                updates: vec![
+                    member(2, MemberStatus::Alive),
+                    member(6, MemberStatus::Suspect),
+                ],
+            })),
+        },
+    );
+}
+
+#[test]
+fn gossip_push_pull_reply_fixture_decodes_and_reencodes_unchanged() {
+    assert_golden(
+        "gossip_push_pull_reply.bin",
+        &GossipEnvelope {
+            sender: 1,
+            scope: GossipScope::Mesh.into(),
+            cluster_id: String::new(),
+            body: Some(v1::gossip_envelope::Body::PushPull(PushPull {
+                members: vec![member(7, MemberStatus::Alive)],
+                join: false,
+                reply: true,
             })),
         },
     );
@@ -421,6 +468,28 @@ fn cluster_descriptor_fixture_decodes_and_reencodes_unchanged() {
             replication_endpoints: vec!["repl.eu-west.example:7950".to_owned()],
             owners: vec!["team-storage".to_owned()],
             change: Some(change()),
+            initial_failover_version: 0,
+        },
+    );
+}
+
+#[test]
+fn cluster_descriptor_with_initial_version_and_ticket_fixture_decodes_and_reencodes_unchanged() {
+    assert_golden(
+        "cluster_descriptor_initial_version.bin",
+        &ClusterDescriptor {
+            cluster_id: "us-east".to_owned(),
+            region: "us-east-1".to_owned(),
+            priority: 90,
+            state: ClusterState::Online.into(),
+            endpoints: vec![Endpoint {
+                kind: EndpointKind::Control.into(),
+                address: "control.us-east.example:9443".to_owned(),
+            }],
+            replication_endpoints: vec!["repl.us-east.example:7950".to_owned()],
+            owners: vec!["team-storage".to_owned()],
+            change: Some(ticketed_change()),
+            initial_failover_version: 2,
         },
     );
 }
@@ -464,11 +533,47 @@ fn failover_status_fixture_decodes_and_reencodes_unchanged() {
                 first_origin_seq: 118,
                 last_origin_seq: 120,
                 open_ended: true,
+                old_failover_version: 0,
             }],
             new_failover_version: 8,
             reason: "catch-up deadline passed".to_owned(),
             started_at_unix_nanos: 1_795_000_200_000_000_000,
             step_entered_at_unix_nanos: 1_795_000_230_000_000_000,
+            source_cluster: "eu-west".to_owned(),
+            target_cluster: "us-east".to_owned(),
+        },
+    );
+}
+
+#[test]
+fn failover_status_awaiting_approval_with_loss_version_fixture_decodes_and_reencodes_unchanged() {
+    assert_golden(
+        "failover_status_awaiting_approval.bin",
+        &FailoverStatus {
+            failover_id: "fo-0002".to_owned(),
+            request: Some(FailoverRequest {
+                dry_run: false,
+                expected_failover_version: 0,
+                ..failover_request()
+            }),
+            step: FailoverStep::AwaitingApproval.into(),
+            progress: Some(FailoverProgress {
+                source_last_origin_seq: 0,
+                target_applied_origin_seq: 117,
+                namespaces_done: 0,
+                namespaces_total: 1,
+            }),
+            reported_loss: vec![LossRange {
+                origin_cluster: "eu-west".to_owned(),
+                first_origin_seq: 118,
+                last_origin_seq: 120,
+                open_ended: false,
+                old_failover_version: 7,
+            }],
+            new_failover_version: 0,
+            reason: String::new(),
+            started_at_unix_nanos: 1_795_000_400_000_000_000,
+            step_entered_at_unix_nanos: 1_795_000_401_000_000_000,
             source_cluster: "eu-west".to_owned(),
             target_cluster: "us-east".to_owned(),
         },
