@@ -8,9 +8,7 @@ use omnirelay_core::failover::{
 };
 use omnirelay_core::replication::FailoverVersion;
 use omnirelay_core::{ClusterId, Instant, NamespaceId};
-use omnirelay_io::convert::failover::{
-    StatusFacts, failover_status_to_wire, loss_report_from_wire,
-};
+use omnirelay_io::convert::failover::{StatusFacts, failover_status_to_wire};
 use omnirelay_io::convert::{ConvertError, FieldDefect, FromWire, ToWire};
 use omnirelay_proto::v1;
 use proptest::prelude::*;
@@ -59,10 +57,11 @@ fn request() -> impl Strategy<Value = FailoverRequest> {
         )
 }
 
-/// Every step the wire has a value for (`AwaitingApproval` has none; see its own test).
+/// Every step core has.
 fn step() -> impl Strategy<Value = FailoverStep> {
     prop::sample::select(vec![
         FailoverStep::Preflight,
+        FailoverStep::AwaitingApproval,
         FailoverStep::Drain,
         FailoverStep::CatchUp,
         FailoverStep::Promote,
@@ -73,11 +72,12 @@ fn step() -> impl Strategy<Value = FailoverStep> {
     ])
 }
 
-/// `first_seq` from 1; a known `last_seq` from `first_seq - 1` (an empty range) on.
+/// `first_seq` from 1; a known `last_seq` from `first_seq - 1` (an empty range) on; the
+/// superseded failover version from 1 (core mints none below a cluster's initial version).
 fn loss() -> impl Strategy<Value = LossReport> {
     (
         cluster(),
-        any::<u64>(),
+        1..=u64::MAX,
         1..=u64::MAX,
         proptest::option::of(any::<u64>()),
     )
@@ -108,8 +108,7 @@ proptest! {
 
     #[test]
     fn any_loss_report_survives_the_wire_and_its_bytes_unchanged(l in loss()) {
-        let back = loss_report_from_wire(through_bytes(l.to_wire()), l.old_failover_version);
-        prop_assert_eq!(back, Ok(l));
+        prop_assert_eq!(LossReport::from_wire(through_bytes(l.to_wire())), Ok(l));
     }
 
     #[test]
@@ -124,11 +123,15 @@ proptest! {
 }
 
 #[test]
-fn awaiting_approval_is_reported_as_preflight() {
-    // failover.proto's PREFLIGHT includes "approval recorded"; it has no value of its own.
+fn awaiting_approval_is_told_apart_from_preflight_on_the_wire() {
+    // A dashboard must see that a failover waits for a person, not for its checks.
     assert_eq!(
         FailoverStep::AwaitingApproval.to_wire(),
-        v1::FailoverStep::Preflight
+        v1::FailoverStep::AwaitingApproval
+    );
+    assert_ne!(
+        FailoverStep::AwaitingApproval.to_wire(),
+        FailoverStep::Preflight.to_wire()
     );
 }
 
@@ -264,33 +267,47 @@ fn a_loss_range_from_zero_or_ending_before_it_starts_is_refused() {
         first_origin_seq: first,
         last_origin_seq: last,
         open_ended: false,
+        old_failover_version: 1,
     };
-    let err = loss_report_from_wire(range(0, 5), FailoverVersion(1)).expect_err("refused");
+    let err = LossReport::from_wire(range(0, 5)).expect_err("refused");
     assert_eq!(err.field, "LossRange.first_origin_seq");
-    let err = loss_report_from_wire(range(10, 8), FailoverVersion(1)).expect_err("refused");
+    let err = LossReport::from_wire(range(10, 8)).expect_err("refused");
     assert_eq!(err.field, "LossRange.last_origin_seq");
-    let err = loss_report_from_wire(
-        v1::LossRange {
-            origin_cluster: String::new(),
-            ..range(10, 12)
-        },
-        FailoverVersion(1),
-    )
+    let err = LossReport::from_wire(v1::LossRange {
+        origin_cluster: String::new(),
+        ..range(10, 12)
+    })
     .expect_err("refused");
     assert_eq!(err.field, "LossRange.origin_cluster");
 }
 
 #[test]
+fn a_loss_range_without_its_superseded_failover_version_is_refused_not_guessed() {
+    // Invariant 6 and "Emergency failover": the returning old active's events are
+    // quarantined by the version they carry; a guessed version could let them through.
+    let err = LossReport::from_wire(v1::LossRange {
+        origin_cluster: "eu-west".to_owned(),
+        first_origin_seq: 10,
+        last_origin_seq: 12,
+        open_ended: false,
+        old_failover_version: 0,
+    })
+    .expect_err("refused");
+    assert_eq!(
+        (err.field, err.defect),
+        ("LossRange.old_failover_version", FieldDefect::Missing)
+    );
+}
+
+#[test]
 fn an_open_ended_range_reads_as_open_even_with_a_known_last() {
-    let report = loss_report_from_wire(
-        v1::LossRange {
-            origin_cluster: "eu-west".to_owned(),
-            first_origin_seq: 10,
-            last_origin_seq: 20,
-            open_ended: true,
-        },
-        FailoverVersion(101),
-    )
+    let report = LossReport::from_wire(v1::LossRange {
+        origin_cluster: "eu-west".to_owned(),
+        first_origin_seq: 10,
+        last_origin_seq: 20,
+        open_ended: true,
+        old_failover_version: 101,
+    })
     .expect("valid");
     assert_eq!(report.last_seq, None);
     assert_eq!(report.old_failover_version, FailoverVersion(101));
@@ -364,7 +381,7 @@ fn a_status_report_derives_progress_and_carries_the_reported_loss() {
     let loss: Vec<LossReport> = status
         .reported_loss
         .into_iter()
-        .map(|r| loss_report_from_wire(r, FailoverVersion(101)).expect("valid"))
+        .map(|r| LossReport::from_wire(r).expect("valid"))
         .collect();
     assert_eq!(
         loss,

@@ -4,15 +4,14 @@
 
 use std::path::PathBuf;
 
-use omnirelay_core::ClusterId;
 use omnirelay_core::Instant;
-use omnirelay_core::failover::{FailoverRequest, FailoverStep};
+use omnirelay_core::failover::{FailoverRequest, FailoverStep, LossReport};
 use omnirelay_core::gossip::{GossipMessage, Status, Update};
-use omnirelay_core::registry::{ClusterState, PlacementState};
+use omnirelay_core::registry::{ClusterDescriptor, ClusterState, PlacementState, Versioned};
 use omnirelay_core::replication::{ClusterVersionVector, FailoverVersion};
-use omnirelay_io::convert::failover::loss_report_from_wire;
+use omnirelay_core::{ClusterId, NodeId};
 use omnirelay_io::convert::gossip::{Arrival, GossipEnvelope, GossipScope};
-use omnirelay_io::convert::registry::{PlacementRecord, cluster_descriptor_from_wire};
+use omnirelay_io::convert::registry::PlacementRecord;
 use omnirelay_io::convert::replication::{EventBatch, ReplicationAck, ReplicationFrame};
 use omnirelay_io::convert::{FieldDefect, FromWire};
 use omnirelay_proto::v1;
@@ -101,6 +100,32 @@ fn the_golden_gossip_messages_core_can_represent_convert() {
     };
     let statuses: Vec<Status> = members.iter().map(|m| m.status).collect();
     assert_eq!(statuses, vec![Status::Alive, Status::Dead]);
+
+    let gossip = GossipEnvelope::from_wire(fixture("gossip_updates.bin"), Arrival::Request)
+        .expect("converts");
+    let GossipMessage::Gossip { updates } = &gossip.message else {
+        panic!("pure gossip, got {:?}", gossip.message);
+    };
+    assert!(matches!(
+        &updates[..],
+        [
+            Update::Alive { .. },
+            Update::Suspect {
+                from: NodeId(9),
+                ..
+            }
+        ]
+    ));
+}
+
+#[test]
+fn the_golden_push_pull_answer_reads_as_an_answer_even_delivered_as_a_call() {
+    let reply = GossipEnvelope::from_wire(fixture("gossip_push_pull_reply.bin"), Arrival::Request)
+        .expect("converts");
+    assert_eq!(reply.scope, GossipScope::Mesh);
+    assert!(
+        matches!(&reply.message, GossipMessage::PushPullReply { members } if members.len() == 1)
+    );
 }
 
 #[test]
@@ -115,11 +140,16 @@ fn the_golden_gossip_messages_core_cannot_represent_are_refused_by_field() {
 
 #[test]
 fn the_golden_registry_records_convert() {
-    let d = cluster_descriptor_from_wire(fixture("cluster_descriptor.bin"), 1).expect("converts");
-    assert_eq!(d.value.state, ClusterState::Draining);
+    let d = Versioned::<ClusterDescriptor>::from_wire(fixture(
+        "cluster_descriptor_initial_version.bin",
+    ))
+    .expect("converts");
+    assert_eq!(d.value.state, ClusterState::Online);
+    assert_eq!(d.value.initial_failover_version, 2);
+    assert_eq!(d.value.change.ticket.as_deref(), Some("CHG-2211"));
     assert_eq!(
         d.value.endpoints,
-        vec!["api.eu-west.example:443".to_owned()]
+        vec!["control.us-east.example:9443".to_owned()]
     );
     assert_eq!(d.version, 12);
 
@@ -127,6 +157,23 @@ fn the_golden_registry_records_convert() {
     assert_eq!(p.placement.value.state, PlacementState::Fenced);
     assert_eq!(p.placement.value.failover_version, FailoverVersion(7));
     assert!(p.auto_failover);
+    // Written before ChangeMetadata.ticket: no ticket.
+    assert_eq!(p.placement.value.change.ticket, None);
+}
+
+#[test]
+fn a_golden_descriptor_from_before_the_initial_version_field_is_refused_by_name() {
+    // Core cannot use a descriptor without its initial failover version, and guessing one
+    // could mint versions that belong to another cluster.
+    let err = Versioned::<ClusterDescriptor>::from_wire(fixture("cluster_descriptor.bin"))
+        .expect_err("no initial failover version");
+    assert_eq!(
+        (err.field, err.defect),
+        (
+            "ClusterDescriptor.initial_failover_version",
+            FieldDefect::Missing
+        )
+    );
 }
 
 #[test]
@@ -142,7 +189,20 @@ fn the_golden_failover_messages_convert_or_name_what_core_lacks() {
         FailoverStep::from_wire(status.step),
         Ok(FailoverStep::RolledBack)
     );
-    let loss = loss_report_from_wire(status.reported_loss[0].clone(), FailoverVersion(7))
-        .expect("converts");
-    assert_eq!((loss.first_seq, loss.last_seq), (118, None));
+    // Written before LossRange.old_failover_version: refused rather than guessed.
+    let err = LossReport::from_wire(status.reported_loss[0].clone()).expect_err("no version");
+    assert_eq!(
+        (err.field, err.defect),
+        ("LossRange.old_failover_version", FieldDefect::Missing)
+    );
+
+    let status: v1::FailoverStatus = fixture("failover_status_awaiting_approval.bin");
+    assert_eq!(
+        FailoverStep::from_wire(status.step),
+        Ok(FailoverStep::AwaitingApproval)
+    );
+    let loss = LossReport::from_wire(status.reported_loss[0].clone()).expect("converts");
+    assert_eq!(loss.old_failover_version, FailoverVersion(7));
+    assert_eq!((loss.first_seq, loss.last_seq), (118, Some(120)));
+    assert_eq!(loss.old_active, cid("eu-west"));
 }

@@ -31,7 +31,14 @@ fn node() -> impl Strategy<Value = NodeId> {
 
 fn endpoint() -> impl Strategy<Value = Endpoint> {
     (
-        prop::sample::select(vec!["gossip", "consensus", "replication", "grpc", "http"]),
+        prop::sample::select(vec![
+            "gossip",
+            "consensus",
+            "replication",
+            "grpc",
+            "http",
+            "control",
+        ]),
         ".{0,24}",
     )
         .prop_map(|(name, address)| Endpoint {
@@ -190,18 +197,28 @@ proptest! {
     }
 
     #[test]
-    fn a_push_pull_answer_never_reads_as_a_new_push_pull(members in records()) {
-        // Read as a request it would be answered again: ping-pong forever.
+    fn a_push_pull_answer_never_reads_as_a_new_push_pull_wherever_it_arrives(
+        members in records(),
+        arrival in prop::sample::select(vec![Arrival::Request, Arrival::Reply]),
+    ) {
+        // Read as a request it would be answered again: ping-pong forever. The answer is
+        // marked on the wire (gossip.proto, PushPull.reply), so even a transport that
+        // delivers it as a call of its own cannot make a node answer it.
         let reply = GossipEnvelope {
             sender: NodeId(1),
             scope: GossipScope::Mesh,
             message: GossipMessage::PushPullReply { members },
         };
         prop_assert!(reply.travels_as_reply());
-        let back = GossipEnvelope::from_wire(reply.to_wire(), Arrival::Reply)
+        let wire = through_bytes(reply.to_wire());
+        let marked = matches!(
+            &wire.body,
+            Some(v1::gossip_envelope::Body::PushPull(v1::PushPull { reply: true, .. }))
+        );
+        prop_assert!(marked);
+        let back = GossipEnvelope::from_wire(wire, arrival)
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let is_reply = matches!(back.message, GossipMessage::PushPullReply { .. });
-        prop_assert!(is_reply);
+        prop_assert_eq!(back, reply);
     }
 }
 
@@ -375,11 +392,25 @@ fn an_unknown_endpoint_kind_is_refused_and_an_unspecified_one_skipped() {
 fn an_endpoint_name_the_wire_has_no_kind_for_is_sent_unspecified() {
     let (id, mut meta) = member_meta_from_wire(wire_meta()).expect("valid");
     meta.endpoints = vec![Endpoint {
-        name: Arc::from("control"),
-        address: Arc::from("10.0.0.1:9090"),
+        name: Arc::from("pprof"),
+        address: Arc::from("10.0.0.1:6060"),
     }];
     let wire = member_meta_to_wire(id, &meta);
     assert_eq!(wire.endpoints[0].kind, v1::EndpointKind::Unspecified as i32);
+}
+
+#[test]
+fn the_control_endpoint_has_its_own_kind() {
+    // endpoint.proto: ENDPOINT_KIND_CONTROL, so `control` no longer travels as UNSPECIFIED
+    // (which readers skip) and no longer disappears on the way.
+    let (id, mut meta) = member_meta_from_wire(wire_meta()).expect("valid");
+    meta.endpoints = vec![Endpoint {
+        name: Arc::from("control"),
+        address: Arc::from("10.0.0.1:9443"),
+    }];
+    let wire = member_meta_to_wire(id, &meta);
+    assert_eq!(wire.endpoints[0].kind, v1::EndpointKind::Control as i32);
+    assert_eq!(member_meta_from_wire(wire), Ok((id, meta)));
 }
 
 fn wire_envelope(body: v1::gossip_envelope::Body) -> v1::GossipEnvelope {
@@ -493,12 +524,44 @@ fn what_core_cannot_represent_is_refused_rather_than_half_read() {
 
 #[test]
 fn a_joining_push_pull_cannot_be_an_answer() {
+    let push_pull = |reply| {
+        v1::gossip_envelope::Body::PushPull(v1::PushPull {
+            members: Vec::new(),
+            join: true,
+            reply,
+        })
+    };
+    // Returned by an Exchange call (a peer before the mark), or marked as an answer.
+    let err = envelope_error(wire_envelope(push_pull(false)), Arrival::Reply);
+    assert_eq!(err.field, "PushPull.join");
+    let err = envelope_error(wire_envelope(push_pull(true)), Arrival::Request);
+    assert_eq!(err.field, "PushPull.join");
+}
+
+#[test]
+fn an_unmarked_push_pull_returned_by_an_exchange_is_an_answer_from_an_older_peer() {
+    // Peers before PushPull.reply marked answers only by returning them in GossipReplies.
     let body = v1::gossip_envelope::Body::PushPull(v1::PushPull {
         members: Vec::new(),
-        join: true,
+        join: false,
+        reply: false,
     });
-    let err = envelope_error(wire_envelope(body), Arrival::Reply);
-    assert_eq!(err.field, "PushPull.join");
+    let back =
+        GossipEnvelope::from_wire(wire_envelope(body.clone()), Arrival::Reply).expect("valid");
+    assert_eq!(
+        back.message,
+        GossipMessage::PushPullReply {
+            members: Vec::new()
+        }
+    );
+    let back = GossipEnvelope::from_wire(wire_envelope(body), Arrival::Request).expect("valid");
+    assert_eq!(
+        back.message,
+        GossipMessage::PushPull {
+            join: false,
+            members: Vec::new()
+        }
+    );
 }
 
 #[test]
@@ -520,18 +583,53 @@ fn a_bad_piggybacked_update_names_its_position() {
 }
 
 #[test]
-fn pure_gossip_travels_as_an_ack_of_probe_zero() {
-    // gossip.proto has no Gossip body yet; core never numbers a probe 0.
+fn pure_gossip_travels_in_its_own_body_not_as_an_ack() {
     let gossip = GossipEnvelope {
         sender: NodeId(1),
         scope: GossipScope::Mesh,
         message: GossipMessage::Gossip {
-            updates: Vec::new(),
+            updates: vec![Update::Left {
+                member: NodeId(5),
+                incarnation: 2,
+            }],
         },
     };
     let wire = gossip.to_wire();
     assert!(matches!(
-        wire.body,
-        Some(v1::gossip_envelope::Body::Ack(v1::Ack { probe_id: 0, .. }))
+        &wire.body,
+        Some(v1::gossip_envelope::Body::Gossip(g)) if g.updates.len() == 1
     ));
+    assert_eq!(
+        GossipEnvelope::from_wire(wire, Arrival::Request),
+        Ok(gossip)
+    );
+}
+
+#[test]
+fn an_ack_of_probe_zero_is_an_ack_and_keeps_its_updates() {
+    // Peers before the `gossip` arm sent pure gossip this way. It now reads as what it
+    // says; core applies an ack's updates before matching its probe, so none are lost.
+    let body = v1::gossip_envelope::Body::Ack(v1::Ack {
+        probe_id: 0,
+        target: 0,
+        updates: vec![wire_update(v1::MemberStatus::Alive)],
+    });
+    let back = GossipEnvelope::from_wire(wire_envelope(body), Arrival::Request).expect("valid");
+    assert!(matches!(
+        back.message,
+        GossipMessage::Ack { seq: 0, ref updates } if updates.len() == 1
+    ));
+}
+
+#[test]
+fn a_bad_update_in_pure_gossip_names_its_position() {
+    let body = v1::gossip_envelope::Body::Gossip(v1::GossipUpdates {
+        updates: vec![v1::MemberUpdate {
+            status: 9,
+            ..wire_update(v1::MemberStatus::Alive)
+        }],
+    });
+    let err = envelope_error(wire_envelope(body), Arrival::Request);
+    assert_eq!(err.field, "MemberUpdate.status");
+    assert_eq!(err.within, vec!["GossipUpdates.updates[0]".to_owned()]);
 }

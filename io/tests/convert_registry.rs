@@ -1,15 +1,15 @@
 //! Registry conversions (io/src/convert/registry.rs): every valid cluster descriptor and
-//! namespace placement survives domain -> wire -> bytes -> wire -> domain unchanged, with
-//! the documented gaps (ticket, initial failover version) bridged; bad wire input is a
-//! typed error naming its message and field (ARCHITECTURE.md, "Registry"; registry.proto).
+//! namespace placement survives domain -> wire -> bytes -> wire -> domain unchanged,
+//! change tickets and initial failover versions included; bad wire input is a typed error
+//! naming its message and field (ARCHITECTURE.md, "Registry"; registry.proto).
 
 use omnirelay_core::registry::{
     ChangeMetadata, ClusterDescriptor, ClusterState, NamespacePlacement, PlacementState, Versioned,
 };
 use omnirelay_core::replication::FailoverVersion;
 use omnirelay_core::{ClusterId, NamespaceId};
-use omnirelay_io::convert::registry::{PlacementRecord, cluster_descriptor_from_wire};
-use omnirelay_io::convert::{FieldDefect, FromWire, ToWire};
+use omnirelay_io::convert::registry::PlacementRecord;
+use omnirelay_io::convert::{ConvertError, FieldDefect, FromWire, ToWire};
 use omnirelay_proto::v1;
 use proptest::prelude::*;
 use prost::Message;
@@ -26,13 +26,15 @@ fn namespace() -> impl Strategy<Value = NamespaceId> {
     "[a-z0-9._-]{1,20}".prop_map(|s| NamespaceId::new(&s).expect("valid by construction"))
 }
 
-/// Tickets do not travel (registry.proto has no field): generated as `None`.
+/// An empty ticket is no ticket (proto3 cannot tell them apart): generated as `None`.
 fn change() -> impl Strategy<Value = ChangeMetadata> {
-    (".{0,12}", ".{0,24}").prop_map(|(changed_by, reason)| ChangeMetadata {
-        changed_by,
-        ticket: None,
-        reason,
-    })
+    (".{0,12}", proptest::option::of(".{1,12}"), ".{0,24}").prop_map(
+        |(changed_by, ticket, reason)| ChangeMetadata {
+            changed_by,
+            ticket,
+            reason,
+        },
+    )
 }
 
 fn texts() -> impl Strategy<Value = Vec<String>> {
@@ -112,8 +114,7 @@ proptest! {
 
     #[test]
     fn any_cluster_descriptor_survives_the_wire_and_its_bytes_unchanged(d in descriptor()) {
-        let initial = d.value.initial_failover_version;
-        let back = cluster_descriptor_from_wire(through_bytes(d.to_wire()), initial);
+        let back = Versioned::<ClusterDescriptor>::from_wire(through_bytes(d.to_wire()));
         prop_assert_eq!(back, Ok(d));
     }
 
@@ -143,9 +144,17 @@ fn wire_descriptor() -> v1::ClusterDescriptor {
             version: 3,
             changed_by: "alice".to_owned(),
             changed_at_unix_nanos: 5,
-            reason: "CHG-1".to_owned(),
+            reason: "rebalance".to_owned(),
+            ticket: "CHG-1".to_owned(),
         }),
+        initial_failover_version: 2,
     }
+}
+
+fn descriptor_from_wire(
+    wire: v1::ClusterDescriptor,
+) -> Result<Versioned<ClusterDescriptor>, ConvertError> {
+    Versioned::<ClusterDescriptor>::from_wire(wire)
 }
 
 fn wire_placement() -> v1::NamespacePlacement {
@@ -165,13 +174,10 @@ fn a_descriptor_state_must_be_known_and_specified() {
         (0, FieldDefect::Unspecified),
         (9, FieldDefect::UnknownEnumValue(9)),
     ] {
-        let err = cluster_descriptor_from_wire(
-            v1::ClusterDescriptor {
-                state,
-                ..wire_descriptor()
-            },
-            1,
-        )
+        let err = descriptor_from_wire(v1::ClusterDescriptor {
+            state,
+            ..wire_descriptor()
+        })
         .expect_err("refused");
         assert_eq!((err.field, err.defect), ("ClusterDescriptor.state", defect));
     }
@@ -179,25 +185,19 @@ fn a_descriptor_state_must_be_known_and_specified() {
 
 #[test]
 fn a_descriptor_with_an_invalid_id_or_no_change_metadata_is_refused() {
-    let err = cluster_descriptor_from_wire(
-        v1::ClusterDescriptor {
-            cluster_id: "EU WEST".to_owned(),
-            ..wire_descriptor()
-        },
-        1,
-    )
+    let err = descriptor_from_wire(v1::ClusterDescriptor {
+        cluster_id: "EU WEST".to_owned(),
+        ..wire_descriptor()
+    })
     .expect_err("refused");
     assert_eq!(
         err.to_string(),
         r#"ClusterDescriptor.cluster_id: "EU WEST" is not a valid cluster id"#
     );
-    let err = cluster_descriptor_from_wire(
-        v1::ClusterDescriptor {
-            change: None,
-            ..wire_descriptor()
-        },
-        1,
-    )
+    let err = descriptor_from_wire(v1::ClusterDescriptor {
+        change: None,
+        ..wire_descriptor()
+    })
     .expect_err("refused");
     assert_eq!(
         (err.field, err.defect),
@@ -211,27 +211,21 @@ fn descriptor_endpoints_keep_known_kinds_skip_unspecified_and_refuse_unknown() {
         kind,
         address: address.to_owned(),
     };
-    let d = cluster_descriptor_from_wire(
-        v1::ClusterDescriptor {
-            endpoints: vec![
-                endpoint(v1::EndpointKind::ClientGrpc as i32, "a:1"),
-                endpoint(0, "ignored:2"),
-                endpoint(v1::EndpointKind::Http as i32, "b:3"),
-            ],
-            ..wire_descriptor()
-        },
-        1,
-    )
+    let d = descriptor_from_wire(v1::ClusterDescriptor {
+        endpoints: vec![
+            endpoint(v1::EndpointKind::ClientGrpc as i32, "a:1"),
+            endpoint(0, "ignored:2"),
+            endpoint(v1::EndpointKind::Http as i32, "b:3"),
+        ],
+        ..wire_descriptor()
+    })
     .expect("valid");
     assert_eq!(d.value.endpoints, vec!["a:1".to_owned(), "b:3".to_owned()]);
 
-    let err = cluster_descriptor_from_wire(
-        v1::ClusterDescriptor {
-            endpoints: vec![endpoint(42, "c:4")],
-            ..wire_descriptor()
-        },
-        1,
-    )
+    let err = descriptor_from_wire(v1::ClusterDescriptor {
+        endpoints: vec![endpoint(42, "c:4")],
+        ..wire_descriptor()
+    })
     .expect_err("refused");
     assert_eq!(err.defect, FieldDefect::UnknownEnumValue(42));
     assert_eq!(
@@ -241,28 +235,42 @@ fn descriptor_endpoints_keep_known_kinds_skip_unspecified_and_refuse_unknown() {
 }
 
 #[test]
-fn the_initial_failover_version_comes_from_the_reader_not_the_wire() {
-    let d = cluster_descriptor_from_wire(wire_descriptor(), 7).expect("valid");
-    assert_eq!(d.value.initial_failover_version, 7);
+fn the_initial_failover_version_and_the_ticket_come_from_the_wire() {
+    let d = descriptor_from_wire(wire_descriptor()).expect("valid");
+    assert_eq!(d.value.initial_failover_version, 2);
+    assert_eq!(d.value.change.ticket.as_deref(), Some("CHG-1"));
+    assert_eq!(d.value.change.reason, "rebalance");
     assert_eq!(d.version, 3);
 }
 
 #[test]
-fn a_change_ticket_is_not_carried_until_the_contract_has_a_field_for_it() {
-    let d = cluster_descriptor_from_wire(wire_descriptor(), 1).expect("valid");
-    let with_ticket = Versioned {
-        value: ClusterDescriptor {
-            change: ChangeMetadata {
-                ticket: Some("CHG-9".to_owned()),
-                ..d.value.change.clone()
-            },
-            ..d.value.clone()
-        },
-        version: d.version,
-    };
-    let back = cluster_descriptor_from_wire(with_ticket.to_wire(), 1).expect("valid");
-    assert_eq!(back.value.change.ticket, None);
-    assert_eq!(back.value.change.reason, "CHG-1");
+fn a_descriptor_without_an_initial_failover_version_is_refused_not_guessed() {
+    // Core's scheme hands out initial versions in 1..increment (Temporal's scheme): 0 means
+    // a writer from before the field, and a guessed version could mint another cluster's.
+    let err = descriptor_from_wire(v1::ClusterDescriptor {
+        initial_failover_version: 0,
+        ..wire_descriptor()
+    })
+    .expect_err("refused");
+    assert_eq!(
+        (err.field, err.defect),
+        (
+            "ClusterDescriptor.initial_failover_version",
+            FieldDefect::Missing
+        )
+    );
+}
+
+#[test]
+fn an_empty_ticket_reads_as_no_ticket() {
+    let mut wire = wire_descriptor();
+    if let Some(change) = wire.change.as_mut() {
+        change.ticket = String::new();
+    }
+    let d = descriptor_from_wire(wire).expect("valid");
+    assert_eq!(d.value.change.ticket, None);
+    let placement = PlacementRecord::from_wire(wire_placement()).expect("valid");
+    assert_eq!(placement.placement.value.change.ticket, None);
 }
 
 #[test]

@@ -2,19 +2,21 @@
 //!
 //! Gaps between core and the contract, and how they are bridged:
 //!
-//! - Core's `FailoverStep::AwaitingApproval` has no wire value: it is sent as
-//!   `FAILOVER_STEP_PREFLIGHT` (whose contract includes "approval recorded") and reads back
-//!   as `Preflight`.
+//! - Every core step has its own wire value (`AwaitingApproval` is
+//!   `FAILOVER_STEP_AWAITING_APPROVAL`, numbered after the terminal steps because it was
+//!   added later).
 //! - `force` is a request field on the wire but part of core's `Emergency` kind: a forced
 //!   request of any other kind is refused.
 //! - Requests core cannot run yet are refused, never half-read: a whole-cluster scope, a
 //!   `dry_run`, an `expected_failover_version` guard. Ignoring the last two would turn a
 //!   rehearsal or a guarded change into a real, unguarded one.
-//! - `LossRange` does not carry the superseded failover version core's [`LossReport`]
-//!   holds: the reader supplies it ([`loss_report_from_wire`]). A closed range is
-//!   `last_seq: Some(..)`; an open-ended one is `None`, sent with
-//!   `last_origin_seq = first - 1` (nothing known beyond the cutoff), and any wire range
-//!   marked open-ended reads as `None`, the conservative reading.
+//! - `LossRange.old_failover_version` carries the superseded version core's [`LossReport`]
+//!   holds. Core never mints version 0 (a placement starts at its cluster's initial
+//!   version, at least 1), so 0, which ranges from writers before the field carry, is
+//!   refused as missing: quarantining by a guessed version could apply lost writes over
+//!   newer ones. A closed range is `last_seq: Some(..)`; an open-ended one is `None`, sent
+//!   with `last_origin_seq = first - 1` (nothing known beyond the cutoff), and any wire
+//!   range marked open-ended reads as `None`, the conservative reading.
 //! - `FailoverStatus` is a report: it is built from core's [`Failover`] plus the facts the
 //!   controller does not keep ([`StatusFacts`]); there is no way back.
 
@@ -32,7 +34,8 @@ impl ToWire for FailoverStep {
 
     fn to_wire(&self) -> v1::FailoverStep {
         match self {
-            FailoverStep::Preflight | FailoverStep::AwaitingApproval => v1::FailoverStep::Preflight,
+            FailoverStep::Preflight => v1::FailoverStep::Preflight,
+            FailoverStep::AwaitingApproval => v1::FailoverStep::AwaitingApproval,
             FailoverStep::Drain => v1::FailoverStep::Drain,
             FailoverStep::CatchUp => v1::FailoverStep::CatchUp,
             FailoverStep::Promote => v1::FailoverStep::Promote,
@@ -53,6 +56,7 @@ impl FromWire for FailoverStep {
         Ok(
             match fields::required_enum::<v1::FailoverStep>(FIELD, value)? {
                 v1::FailoverStep::Preflight => FailoverStep::Preflight,
+                v1::FailoverStep::AwaitingApproval => FailoverStep::AwaitingApproval,
                 v1::FailoverStep::Drain => FailoverStep::Drain,
                 v1::FailoverStep::CatchUp => FailoverStep::CatchUp,
                 v1::FailoverStep::Promote => FailoverStep::Promote,
@@ -160,7 +164,6 @@ impl FromWire for FailoverRequest {
 impl ToWire for LossReport {
     type Wire = v1::LossRange;
 
-    /// Drops `old_failover_version`, which the wire has no field for.
     fn to_wire(&self) -> v1::LossRange {
         v1::LossRange {
             origin_cluster: self.old_active.as_str().to_owned(),
@@ -169,36 +172,45 @@ impl ToWire for LossReport {
                 .last_seq
                 .unwrap_or_else(|| self.first_seq.saturating_sub(1)),
             open_ended: self.last_seq.is_none(),
+            old_failover_version: self.old_failover_version.0,
         }
     }
 }
 
-/// Reads a loss range whose events carry `old_failover_version` (the version the promotion
-/// superseded; the wire leaves it implicit).
-pub fn loss_report_from_wire(
-    wire: v1::LossRange,
-    old_failover_version: FailoverVersion,
-) -> Result<LossReport, ConvertError> {
-    let first_seq = fields::origin_seq("LossRange.first_origin_seq", wire.first_origin_seq)?;
-    let last_seq = if wire.open_ended {
-        None
-    } else if wire.last_origin_seq < first_seq - 1 {
-        return Err(ConvertError::new(
-            "LossRange.last_origin_seq",
-            FieldDefect::OutOfRange {
-                value: wire.last_origin_seq.to_string(),
-                allowed: "at least first_origin_seq - 1 (an empty range)",
-            },
-        ));
-    } else {
-        Some(wire.last_origin_seq)
-    };
-    Ok(LossReport {
-        old_active: fields::cluster_id("LossRange.origin_cluster", &wire.origin_cluster)?,
-        old_failover_version,
-        first_seq,
-        last_seq,
-    })
+impl FromWire for LossReport {
+    type Wire = v1::LossRange;
+
+    fn from_wire(wire: v1::LossRange) -> Result<LossReport, ConvertError> {
+        let first_seq = fields::origin_seq("LossRange.first_origin_seq", wire.first_origin_seq)?;
+        let old_failover_version = match wire.old_failover_version {
+            0 => {
+                return Err(ConvertError::new(
+                    "LossRange.old_failover_version",
+                    FieldDefect::Missing,
+                ));
+            }
+            version => FailoverVersion(version),
+        };
+        let last_seq = if wire.open_ended {
+            None
+        } else if wire.last_origin_seq < first_seq - 1 {
+            return Err(ConvertError::new(
+                "LossRange.last_origin_seq",
+                FieldDefect::OutOfRange {
+                    value: wire.last_origin_seq.to_string(),
+                    allowed: "at least first_origin_seq - 1 (an empty range)",
+                },
+            ));
+        } else {
+            Some(wire.last_origin_seq)
+        };
+        Ok(LossReport {
+            old_active: fields::cluster_id("LossRange.origin_cluster", &wire.origin_cluster)?,
+            old_failover_version,
+            first_seq,
+            last_seq,
+        })
+    }
 }
 
 /// What a status report says that core's [`Failover`] does not keep.

@@ -5,12 +5,14 @@
 //! - The envelope's sender and pool are not part of core's [`GossipMessage`] (the machine
 //!   gets the sender as `from`, and one machine serves one pool): [`GossipEnvelope`] pairs
 //!   them.
-//! - The contract has no body for core's pure-gossip message (`GossipMessage::Gossip`). It
-//!   travels as an `Ack` with `probe_id` 0: core numbers probes from 1, so no probe is ever
-//!   answered with 0, and a reader unaware of this still applies the updates and drops the
-//!   unmatched ack. Until the contract has a `Gossip` body, `Ack { probe_id: 0 }` *is* gossip.
-//! - A push-pull and its answer are both `PushPull` on the wire; the answer travels in
-//!   `GossipReplies`. So reading needs to know where the envelope arrived ([`Arrival`]).
+//! - Core's pure-gossip message travels in the `gossip` arm (`GossipUpdates`). Peers from
+//!   before that arm sent it as an `Ack` with `probe_id` 0; that now reads as an ack of
+//!   probe 0, which core answers by applying the updates and counting an unmatched ack, so
+//!   nothing is lost and no special case is needed.
+//! - A push-pull answer is marked with `PushPull.reply`, so it is read as an answer
+//!   wherever it arrives and can never be answered again. Peers from before the flag
+//!   marked answers only by sending them inside `GossipReplies`: readers still pass
+//!   [`Arrival`], and a push-pull that arrived there is an answer too.
 //! - Core's `Ack` and `Nack` do not say which node was probed: `target` is sent as 0
 //!   ("unknown") and ignored when read. Core's `PingReq` carries no updates and core relays
 //!   indirect probes itself, so a `PingReq` with updates or a `Ping` with `on_behalf_of` is
@@ -19,8 +21,8 @@
 //!   `reported_by` is required (Lifeguard counts distinct suspecters, so an unknown one
 //!   cannot count). Alive and left updates are reported by the member itself.
 //! - Endpoints: core names them, the wire has a kind. The names `gossip`, `consensus`,
-//!   `replication`, `grpc` (client gRPC) and `http` map one to one; any other name is sent
-//!   as `ENDPOINT_KIND_UNSPECIFIED`, which readers skip as the contract says.
+//!   `replication`, `grpc` (client gRPC), `http` and `control` map one to one; any other
+//!   name is sent as `ENDPOINT_KIND_UNSPECIFIED`, which readers skip as the contract says.
 //! - `mesh_version` is `major.minor.patch` text; the protocol range `min..=max` is the list
 //!   of every version in it, and a list with holes is refused (core holds a range).
 //! - A witness outside any cluster (empty `cluster_id`) has no core form: refused.
@@ -39,12 +41,13 @@ use super::fields::{self, nth};
 use super::{FromWire, ToWire};
 
 /// Endpoint names core uses, and the wire kind each one is.
-const ENDPOINT_KINDS: [(&str, v1::EndpointKind); 5] = [
+const ENDPOINT_KINDS: [(&str, v1::EndpointKind); 6] = [
     ("gossip", v1::EndpointKind::Gossip),
     ("consensus", v1::EndpointKind::Consensus),
     ("replication", v1::EndpointKind::Replication),
     ("grpc", v1::EndpointKind::ClientGrpc),
     ("http", v1::EndpointKind::Http),
+    ("control", v1::EndpointKind::Control),
 ];
 
 fn role_to_wire(role: Role) -> v1::NodeRole {
@@ -320,7 +323,9 @@ pub enum GossipScope {
     Mesh,
 }
 
-/// Where an envelope arrived: the push-pull request and its answer look alike on the wire.
+/// Where an envelope arrived. Today's writers mark a push-pull answer with
+/// `PushPull.reply`; peers from before that flag marked it only by sending it inside
+/// `GossipReplies`, so a push-pull arriving there is read as an answer either way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Arrival {
     /// As the argument of an `Exchange` call.
@@ -341,8 +346,10 @@ pub struct GossipEnvelope {
 }
 
 impl GossipEnvelope {
-    /// Whether the message must travel inside `GossipReplies` (the answer to a push-pull):
-    /// sent as a call of its own it would read as a new push-pull and be answered again.
+    /// Whether the message is the answer to a push-pull, which should travel inside
+    /// `GossipReplies`. It is marked on the wire (`PushPull.reply`), so today's readers
+    /// never answer it wherever it arrives; peers from before the mark read it right only
+    /// there.
     pub fn travels_as_reply(&self) -> bool {
         matches!(self.message, GossipMessage::PushPullReply { .. })
     }
@@ -434,10 +441,7 @@ impl ToWire for GossipEnvelope {
                 target: 0,
                 updates: updates_to_wire(updates),
             }),
-            // No Gossip body in the contract yet: an ack of probe 0 (see the module docs).
-            GossipMessage::Gossip { updates } => Body::Ack(v1::Ack {
-                probe_id: 0,
-                target: 0,
+            GossipMessage::Gossip { updates } => Body::Gossip(v1::GossipUpdates {
                 updates: updates_to_wire(updates),
             }),
             GossipMessage::PingReq { seq, target } => Body::PingReq(v1::PingReq {
@@ -452,10 +456,12 @@ impl ToWire for GossipEnvelope {
             GossipMessage::PushPull { join, members } => Body::PushPull(v1::PushPull {
                 members: records_to_wire(members),
                 join: *join,
+                reply: false,
             }),
             GossipMessage::PushPullReply { members } => Body::PushPull(v1::PushPull {
                 members: records_to_wire(members),
                 join: false,
+                reply: true,
             }),
         };
         let (scope, cluster_id) = match &self.scope {
@@ -492,8 +498,8 @@ fn message_from_wire(
                 updates: updates_from_wire("Ping.updates", ping.updates)?,
             }
         }
-        Body::Ack(ack) if ack.probe_id == 0 => GossipMessage::Gossip {
-            updates: updates_from_wire("Ack.updates", ack.updates)?,
+        Body::Gossip(gossip) => GossipMessage::Gossip {
+            updates: updates_from_wire("GossipUpdates.updates", gossip.updates)?,
         },
         Body::Ack(ack) => GossipMessage::Ack {
             seq: ack.probe_id,
@@ -512,20 +518,25 @@ fn message_from_wire(
             }
         }
         Body::Nack(nack) => GossipMessage::Nack { seq: nack.probe_id },
-        Body::PushPull(push_pull) => match arrival {
-            Arrival::Request => GossipMessage::PushPull {
-                join: push_pull.join,
-                members: records_from_wire(push_pull.members)?,
-            },
-            Arrival::Reply if push_pull.join => {
+        Body::PushPull(push_pull) => {
+            // Marked, or (from a peer before the mark) returned by an Exchange call.
+            let is_answer = push_pull.reply || arrival == Arrival::Reply;
+            if is_answer && push_pull.join {
                 return Err(ConvertError::new(
                     "PushPull.join",
                     FieldDefect::Malformed("set on the answer to a push-pull".to_owned()),
                 ));
             }
-            Arrival::Reply => GossipMessage::PushPullReply {
-                members: records_from_wire(push_pull.members)?,
-            },
-        },
+            if is_answer {
+                GossipMessage::PushPullReply {
+                    members: records_from_wire(push_pull.members)?,
+                }
+            } else {
+                GossipMessage::PushPull {
+                    join: push_pull.join,
+                    members: records_from_wire(push_pull.members)?,
+                }
+            }
+        }
     })
 }

@@ -4,11 +4,12 @@
 //!
 //! - The record version (core's [`Versioned::version`], the compare-and-set token) travels
 //!   in `ChangeMetadata.version`.
-//! - Core's `ChangeMetadata.ticket` has no wire field: it is not sent, and reads as `None`
-//!   (the audit log keeps tickets). `changed_at_unix_nanos` has no core field: sent as 0
-//!   ("unknown"), ignored when read.
-//! - Core's `ClusterDescriptor.initial_failover_version` has no wire field: the reader
-//!   supplies it ([`cluster_descriptor_from_wire`]).
+//! - A change ticket travels in `ChangeMetadata.ticket`; empty reads as `None` (proto3
+//!   cannot tell an empty ticket from none). `changed_at_unix_nanos` has no core field:
+//!   sent as 0 ("unknown"), ignored when read.
+//! - `ClusterDescriptor.initial_failover_version` travels as is. Core never uses 0 (its
+//!   scheme hands out `1..increment`), so 0, which is what descriptors from writers before
+//!   the field carry, is refused as missing rather than guessed.
 //! - Core's descriptor endpoints are bare `host:port` strings: sent as
 //!   `ENDPOINT_KIND_CLIENT_GRPC`; read back from every endpoint of a known kind, skipping
 //!   `ENDPOINT_KIND_UNSPECIFIED` ones as the contract says.
@@ -78,14 +79,15 @@ pub fn change_metadata_to_wire(change: &ChangeMetadata, version: u64) -> v1::Cha
         changed_by: change.changed_by.clone(),
         changed_at_unix_nanos: 0,
         reason: change.reason.clone(),
+        ticket: fields::text_or_empty(change.ticket.as_ref()),
     }
 }
 
-/// Reads change metadata and the record version it carries (ticket: `None`, see above).
+/// Reads change metadata and the record version it carries (an empty ticket is `None`).
 pub fn change_metadata_from_wire(wire: v1::ChangeMetadata) -> (ChangeMetadata, u64) {
     let change = ChangeMetadata {
         changed_by: wire.changed_by,
-        ticket: None,
+        ticket: fields::optional_text(wire.ticket),
         reason: wire.reason,
     };
     (change, wire.version)
@@ -94,7 +96,6 @@ pub fn change_metadata_from_wire(wire: v1::ChangeMetadata) -> (ChangeMetadata, u
 impl ToWire for Versioned<ClusterDescriptor> {
     type Wire = v1::ClusterDescriptor;
 
-    /// Drops `initial_failover_version`, which the wire has no field for.
     fn to_wire(&self) -> v1::ClusterDescriptor {
         let d = &self.value;
         v1::ClusterDescriptor {
@@ -113,43 +114,56 @@ impl ToWire for Versioned<ClusterDescriptor> {
             replication_endpoints: d.replication_endpoints.clone(),
             owners: d.owners.clone(),
             change: Some(change_metadata_to_wire(&d.change, self.version)),
+            initial_failover_version: d.initial_failover_version,
         }
     }
 }
 
-/// Reads a cluster descriptor. The wire does not carry the cluster's initial failover
-/// version: the caller supplies it (from its own registry state or configuration).
-pub fn cluster_descriptor_from_wire(
-    wire: v1::ClusterDescriptor,
-    initial_failover_version: u64,
-) -> Result<Versioned<ClusterDescriptor>, ConvertError> {
-    let id = fields::cluster_id("ClusterDescriptor.cluster_id", &wire.cluster_id)?;
-    let state = cluster_state_from_wire(wire.state)?;
-    let mut endpoints = Vec::with_capacity(wire.endpoints.len());
-    for (i, endpoint) in wire.endpoints.into_iter().enumerate() {
-        if endpoint.kind == v1::EndpointKind::Unspecified as i32 {
-            continue;
+impl FromWire for Versioned<ClusterDescriptor> {
+    type Wire = v1::ClusterDescriptor;
+
+    /// Whether the initial failover version fits the mesh's scheme is the registry's check
+    /// (it knows the increment); here only 0, which no scheme allows, is refused.
+    fn from_wire(
+        wire: v1::ClusterDescriptor,
+    ) -> Result<Versioned<ClusterDescriptor>, ConvertError> {
+        let id = fields::cluster_id("ClusterDescriptor.cluster_id", &wire.cluster_id)?;
+        let state = cluster_state_from_wire(wire.state)?;
+        let mut endpoints = Vec::with_capacity(wire.endpoints.len());
+        for (i, endpoint) in wire.endpoints.into_iter().enumerate() {
+            if endpoint.kind == v1::EndpointKind::Unspecified as i32 {
+                continue;
+            }
+            fields::required_enum::<v1::EndpointKind>("Endpoint.kind", endpoint.kind)
+                .map_err(|e| e.within(nth("ClusterDescriptor.endpoints", i)))?;
+            endpoints.push(endpoint.address);
         }
-        fields::required_enum::<v1::EndpointKind>("Endpoint.kind", endpoint.kind)
-            .map_err(|e| e.within(nth("ClusterDescriptor.endpoints", i)))?;
-        endpoints.push(endpoint.address);
+        let initial_failover_version = match wire.initial_failover_version {
+            0 => {
+                return Err(ConvertError::new(
+                    "ClusterDescriptor.initial_failover_version",
+                    FieldDefect::Missing,
+                ));
+            }
+            initial => initial,
+        };
+        let change = fields::required("ClusterDescriptor.change", wire.change)?;
+        let (change, version) = change_metadata_from_wire(change);
+        Ok(Versioned {
+            value: ClusterDescriptor {
+                id,
+                region: wire.region,
+                priority: wire.priority,
+                state,
+                endpoints,
+                replication_endpoints: wire.replication_endpoints,
+                owners: wire.owners,
+                initial_failover_version,
+                change,
+            },
+            version,
+        })
     }
-    let change = fields::required("ClusterDescriptor.change", wire.change)?;
-    let (change, version) = change_metadata_from_wire(change);
-    Ok(Versioned {
-        value: ClusterDescriptor {
-            id,
-            region: wire.region,
-            priority: wire.priority,
-            state,
-            endpoints,
-            replication_endpoints: wire.replication_endpoints,
-            owners: wire.owners,
-            initial_failover_version,
-            change,
-        },
-        version,
-    })
 }
 
 /// A namespace placement with the automatic-failover switch the wire record carries next
