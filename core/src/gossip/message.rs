@@ -223,7 +223,10 @@ impl WireMessage for GossipMessage {
                 GossipMessage::PushPull { join, members } => {
                     wire::uint(u64::from(*join)) + records_size(members)
                 }
-                GossipMessage::PushPullReply { members } => records_size(members),
+                // The answer carries `reply = true` (PushPull.reply) on the wire.
+                GossipMessage::PushPullReply { members } => {
+                    wire::uint(u64::from(true)) + records_size(members)
+                }
             }
     }
 }
