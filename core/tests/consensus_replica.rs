@@ -445,13 +445,12 @@ fn stale_unknown_and_out_of_range_messages_are_counted_drops() {
     r.handle_message(ms(1), N1, append(2, (0, 0), &[(1, 2)], 0));
     drain(&mut r);
     r.handle_message(ms(2), N1, append(1, (0, 0), &[], 0));
-    let stranger_vote = VoteRequest {
-        term: Term(9),
-        last_log_index: 9,
-        last_log_term: Term(9),
-        transfer: false,
+    // A response from a node no configuration ever named (requests pass: thesis §4.1).
+    let stranger_grant = VoteResponse {
+        term: Term(2),
+        granted: true,
     };
-    r.handle_message(ms(3), NodeId(99), Message::Vote(stranger_vote));
+    r.handle_message(ms(3), NodeId(99), Message::VoteResponse(stranger_grant));
     r.handle_message(ms(4), N1, append(2, (1, 2), &[(5, 2)], 0));
     drain(&mut r);
     let drops = r.drops();

@@ -387,3 +387,54 @@ fn a_leader_removed_by_an_uncommitted_change_still_campaigns_to_commit_it() {
         assert_clean(&c, seed);
     }
 }
+
+/// Thesis §4.1: servers answer requests without consulting their own configuration. A
+/// voter that never saw the entry adding node 4 must still answer 4's (pre-)votes, or —
+/// with the old leader gone and 4 the only up-to-date voter — three live, connected voters
+/// of four can never elect a leader. (Found by review; 10/10 seeds stalled before the fix.)
+#[test]
+fn a_voter_added_behind_a_stale_voters_back_can_still_win_its_votes() {
+    for seed in 0..10u64 {
+        let (mut c, leader) = settled(seed, ClusterSpec::new(3));
+        let others: Vec<NodeId> = c.node_ids().into_iter().filter(|&i| i != leader).collect();
+        let (follower, stale) = (others[0], others[1]);
+        let added = NodeId(4);
+        c.add_empty_node(added);
+        // The stale voter never hears of node 4.
+        c.sim
+            .network_mut()
+            .partition(&[&[leader, follower, added], &[stale]]);
+        let voters = c
+            .sim
+            .machine(leader)
+            .unwrap()
+            .replica()
+            .voters()
+            .with_voter(added, Priority(1));
+        c.input(leader, ReplicaInput::ChangeVoters(voters));
+        c.run_for(SEC);
+        assert!(
+            c.sim
+                .machine(leader)
+                .unwrap()
+                .replica()
+                .voters()
+                .contains(added),
+            "seed {seed}"
+        );
+        // New entries reach node 4 only; then the leader dies for good.
+        c.sim.network_mut().block_one_way(leader, follower);
+        for _ in 0..3 {
+            c.propose_at(leader);
+        }
+        c.run_for(Duration::from_millis(100));
+        c.crash(leader);
+        c.sim.network_mut().heal();
+        c.run_for(20 * SEC);
+        assert!(
+            c.leader().is_some(),
+            "seed {seed}: 3 of 4 voters alive and connected, no leader"
+        );
+        assert_clean(&c, seed);
+    }
+}

@@ -116,10 +116,11 @@ pub enum RestoreError {
 pub enum DropReason {
     /// Its term is older than ours.
     StaleTerm,
-    /// The sender is this node, or no configuration this replica has seen names it (a
-    /// leader's AppendEntries/InstallSnapshot excepted: a new server must take them).
+    /// A response from this node or from a node no configuration this replica has seen
+    /// names (requests always pass: thesis §4.1).
     UnknownSender,
-    /// It names indexes we cannot hold (not contiguous, beyond the end).
+    /// It names indexes or terms we cannot hold (not contiguous, beyond the end, entry
+    /// terms going backwards, a snapshot term above the sender's term).
     OutOfRangeIndex,
     /// It only makes sense in another role (e.g. a vote response to a follower).
     UnexpectedRole,

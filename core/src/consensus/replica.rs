@@ -350,8 +350,9 @@ impl Replica {
     /// The randomized timeout is followed by a priority delay (see `election` docs).
     pub(crate) fn reset_election_timer(&mut self, now: Instant) {
         let range = self.config.election_timeout;
-        let min = range.min().as_nanos() as u64;
-        let max = range.max().as_nanos() as u64;
+        // Saturate rather than wrap: a wrapped max below min would make the draw panic.
+        let min = u64::try_from(range.min().as_nanos()).unwrap_or(u64::MAX);
+        let max = u64::try_from(range.max().as_nanos()).unwrap_or(u64::MAX);
         let timeout = self.rng.random_range(min..=max);
         let delay = self.priority_delay().as_nanos() as u64;
         self.timers.set(
@@ -469,10 +470,19 @@ impl Replica {
         // §4.1): a server being added, or one whose configuration is stale, must take
         // entries from a leader it does not list, and vote for a candidate it does not
         // list, or a cluster whose members' configurations disagree can stall. Removed
-        // servers are kept from disrupting by the lease and pre-vote instead; only nodes
-        // that no configuration ever named are dropped (leaders' appends excepted).
-        let from_leader = matches!(msg, Message::Append(_) | Message::InstallSnapshot { .. });
-        if from == self.config.id || !(self.known_nodes.contains(&from) || from_leader) {
+        // servers are kept from disrupting by the lease and pre-vote instead. So every
+        // request passes, including (pre-)votes from a voter added by a configuration this
+        // replica never saw (otherwise it can never win, and the cluster can stall with a
+        // majority alive); only responses from nodes no configuration ever named are
+        // dropped. Other clusters' traffic is filtered by the shell, by cluster id.
+        let request = matches!(
+            msg,
+            Message::Append(_)
+                | Message::InstallSnapshot { .. }
+                | Message::PreVote(_)
+                | Message::Vote(_)
+        );
+        if from == self.config.id || !(self.known_nodes.contains(&from) || request) {
             self.count_drop(DropReason::UnknownSender);
             return;
         }

@@ -107,7 +107,9 @@ impl Replica {
             .iter()
             .zip(req.prev_log_index.saturating_add(1)..)
             .all(|(e, i)| e.index == i && e.term <= req.term && e.term >= req.prev_log_term);
-        if !contiguous {
+        // Terms never go backwards along a log; a log that did could not be restored.
+        let terms_rise = req.entries.windows(2).all(|w| w[0].term <= w[1].term);
+        if !contiguous || !terms_rise {
             self.count_drop(DropReason::OutOfRangeIndex);
             return;
         }
@@ -204,6 +206,12 @@ impl Replica {
             return;
         }
         let term = self.term;
+        // A leader's snapshot cannot end in a term after its own; one that does could not
+        // be restored from after a restart.
+        if snapshot.last_term > term {
+            self.count_drop(DropReason::OutOfRangeIndex);
+            return;
+        }
         if snapshot.last_index <= self.commit_index {
             let outcome = AppendOutcome::Accepted {
                 match_index: self.commit_index,

@@ -71,8 +71,10 @@ pub struct ConsensusChecker {
     pub digests: BTreeMap<u64, u64>,
     /// Durable state of crashed nodes (what a restart will read).
     pub crashed_disks: BTreeMap<NodeId, PersistedState>,
-    /// Highest index whose commit was checked for majority durability.
-    pub durability_checked_through: u64,
+    /// Per leader and term, the highest index whose commit was checked for majority
+    /// durability (one shared watermark would skip a stale leader of an older term, the
+    /// very one that might commit too early).
+    pub durability_checked_through: BTreeMap<(NodeId, Term), u64>,
     /// Split-brain events raised by replicas.
     pub split_brain_events: u64,
     /// Every `LeaderChanged` event: (time, node that saw it, the change).
@@ -123,19 +125,7 @@ impl ConsensusChecker {
 
     fn on_committed(&mut self, sim: &Simulation<SimReplica>, node: NodeId, entry: &Entry) {
         let now = sim.now();
-        match self.committed.get(&entry.index) {
-            Some(known) if known != entry => {
-                let what = format!(
-                    "n{} applied {:?} at index {} where {:?} was committed",
-                    node.0, entry, entry.index, known
-                );
-                self.violation(ViolationKind::CommittedChanged, now, what);
-            }
-            Some(_) => {}
-            None => {
-                self.committed.insert(entry.index, entry.clone());
-            }
-        }
+        self.record_committed(now, node, entry);
         if let Some(seq) = command_seq(&entry.payload) {
             match self.command_index.get(&seq) {
                 Some(&index) if index != entry.index => {
@@ -303,18 +293,31 @@ impl ConsensusChecker {
     fn check_leader_commits(&mut self, sim: &Simulation<SimReplica>) {
         for (id, machine) in sim.machines() {
             let replica = machine.replica();
-            if replica.current_fencing_token().is_none()
-                || replica.commit_index() <= self.durability_checked_through
-            {
+            if replica.current_fencing_token().is_none() {
+                continue;
+            }
+            // A leader is answerable for what it commits, from the commit index it inherited
+            // when first seen leading this term (checked at every step, so that is the
+            // moment it won): earlier entries were committed under earlier voter sets.
+            let key = (id, replica.term());
+            let Some(&checked) = self.durability_checked_through.get(&key) else {
+                self.durability_checked_through
+                    .insert(key, replica.commit_index());
+                continue;
+            };
+            if replica.commit_index() <= checked {
                 continue;
             }
             let voters = replica.voters().clone();
-            let from = (self.durability_checked_through + 1).max(replica.snapshot_index() + 1);
+            let from = (checked + 1).max(replica.snapshot_index() + 1);
             let mut short = None;
             for index in from..=replica.commit_index() {
                 let Some(entry) = replica.entry(index) else {
                     continue;
                 };
+                // The leader committed it: known committed now, not only once some node
+                // applies it, so a later loss or change of it cannot go unseen.
+                self.record_committed(sim.now(), id, entry);
                 let durable = voters
                     .ids()
                     .filter(|&v| {
@@ -322,12 +325,12 @@ impl ConsensusChecker {
                             .is_some_and(|d| d.covers(index, entry.term))
                     })
                     .count();
-                if durable < voters.quorum() {
+                if durable < voters.quorum() && short.is_none() {
                     short = Some((index, entry.term, durable));
-                    break;
                 }
             }
-            self.durability_checked_through = replica.commit_index();
+            self.durability_checked_through
+                .insert(key, replica.commit_index());
             if let Some((index, term, durable)) = short {
                 let what = format!(
                     "leader n{} committed index {index} ({term}) with {durable} durable copies among {} voters",
@@ -335,6 +338,23 @@ impl ConsensusChecker {
                     voters.len()
                 );
                 self.violation(ViolationKind::CommittedUnderReplicated, sim.now(), what);
+            }
+        }
+    }
+
+    /// Records `entry` as committed, or reports it if another entry was committed there.
+    fn record_committed(&mut self, now: Instant, node: NodeId, entry: &Entry) {
+        match self.committed.get(&entry.index) {
+            Some(known) if known != entry => {
+                let what = format!(
+                    "n{} committed {:?} at index {} where {:?} was committed",
+                    node.0, entry, entry.index, known
+                );
+                self.violation(ViolationKind::CommittedChanged, now, what);
+            }
+            Some(_) => {}
+            None => {
+                self.committed.insert(entry.index, entry.clone());
             }
         }
     }

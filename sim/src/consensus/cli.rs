@@ -48,25 +48,32 @@ fn parse_range(text: &str) -> Option<ElectionTimeout> {
 
 fn parse_latency(text: &str) -> Option<(Duration, Duration)> {
     let (a, b) = text.split_once('-')?;
-    let a: f64 = a.trim().parse().ok()?;
-    let b: f64 = b.trim().parse().ok()?;
-    (a >= 0.0 && a <= b).then(|| {
-        (
-            Duration::from_secs_f64(a / 1e3),
-            Duration::from_secs_f64(b / 1e3),
-        )
-    })
+    let a = millis(a.trim().parse().ok()?)?;
+    let b = millis(b.trim().parse().ok()?)?;
+    (a <= b).then_some((a, b))
 }
+
+/// Milliseconds as a duration: finite, non-negative and at most a day (a larger value
+/// would only make a trial run forever, and an infinite one cannot be represented).
+fn millis(ms: f64) -> Option<Duration> {
+    (ms.is_finite() && (0.0..=MAX_MS).contains(&ms)).then(|| Duration::from_secs_f64(ms / 1e3))
+}
+
+const MAX_MS: f64 = 86_400_000.0;
 
 /// Runs the experiment and prints its report; fails when any trial saw two leaders in a
 /// term or a split-brain event.
 pub fn election(args: &ElectionArgs) -> ExitCode {
     let Some(latency) = parse_latency(&args.one_way_ms) else {
-        eprintln!("--one-way-ms must be MIN-MAX in milliseconds with 0 <= MIN <= MAX");
+        eprintln!("--one-way-ms must be MIN-MAX in milliseconds with 0 <= MIN <= MAX <= 86400000");
         return ExitCode::from(2);
     };
-    if !(args.fsync_ms >= 0.0 && args.fsync_ms.is_finite()) {
-        eprintln!("--fsync-ms must be a non-negative number");
+    let Some(fsync) = millis(args.fsync_ms) else {
+        eprintln!("--fsync-ms must be a number of milliseconds from 0 to 86400000");
+        return ExitCode::from(2);
+    };
+    if args.voters == 0 {
+        eprintln!("--voters must be at least 1");
         return ExitCode::from(2);
     }
     let Some(timeout) = parse_range(&args.timeout_ms) else {
@@ -78,7 +85,7 @@ pub fn election(args: &ElectionArgs) -> ExitCode {
     exp.pre_vote = !args.no_pre_vote;
     exp.check_quorum = !args.no_check_quorum;
     exp.latency = latency;
-    exp.fsync = Duration::from_secs_f64(args.fsync_ms / 1e3);
+    exp.fsync = fsync;
     let report = run_election_experiment(&exp);
     if args.json {
         match serde_json::to_string(&report) {
