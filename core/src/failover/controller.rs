@@ -411,13 +411,7 @@ impl FailoverController {
             return;
         };
         let Some(placement) = registry.placement(&f.request.namespace) else {
-            self.finish(
-                now,
-                id,
-                "controller",
-                FailoverStep::Aborted,
-                "namespace vanished",
-            );
+            self.abort_vanished(now, id);
             return;
         };
         let report = LossReport {
@@ -722,13 +716,7 @@ impl FailoverController {
             .clone()
             .unwrap_or_else(|| f.request.requested_by.clone());
         let Some(expect) = registry.placement(&namespace).map(|p| p.version) else {
-            self.finish(
-                now,
-                id,
-                "controller",
-                FailoverStep::Aborted,
-                "namespace vanished",
-            );
+            self.abort_vanished(now, id);
             return;
         };
         let command = RegistryCommand::SetPlacementState {
@@ -804,13 +792,7 @@ impl FailoverController {
             registry.placement(&namespace).map(|p| p.version)
         };
         let Some(expect) = expect else {
-            self.finish(
-                now,
-                id,
-                "controller",
-                FailoverStep::Aborted,
-                "namespace vanished",
-            );
+            self.abort_vanished(now, id);
             return;
         };
         let command = RegistryCommand::Promote {
@@ -888,6 +870,17 @@ impl FailoverController {
         let from = f.step;
         f.step = to;
         self.audit(now, id, actor, Some(from), to, reason);
+    }
+
+    /// The namespace a failover moves is gone from the registry: nothing left to do.
+    fn abort_vanished(&mut self, now: Instant, id: FailoverId) {
+        self.finish(
+            now,
+            id,
+            "controller",
+            FailoverStep::Aborted,
+            "namespace vanished",
+        );
     }
 
     fn finish(

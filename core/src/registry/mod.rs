@@ -321,29 +321,7 @@ impl Registry {
                 let version = self
                     .scheme
                     .next_for(FailoverVersion(0), &active_cluster, initial)?;
-                let placement = NamespacePlacement {
-                    namespace: namespace.clone(),
-                    active_cluster: active_cluster.clone(),
-                    failover_version: version,
-                    state: PlacementState::Active,
-                    change,
-                };
-                self.history
-                    .entry(namespace.clone())
-                    .or_default()
-                    .push(Placement {
-                        namespace: namespace.clone(),
-                        failover_version: version,
-                        active_cluster,
-                        superseded_cutoff: None,
-                    });
-                self.namespaces.insert(
-                    namespace,
-                    Versioned {
-                        value: placement.clone(),
-                        version: next,
-                    },
-                );
+                let placement = self.place(namespace, active_cluster, version, None, change, next);
                 RegistryChange::PlacementChanged {
                     placement,
                     previous_active: None,
@@ -390,29 +368,7 @@ impl Registry {
                 let version = self
                     .scheme
                     .next_for(current.failover_version, &to, initial)?;
-                let placement = NamespacePlacement {
-                    namespace: namespace.clone(),
-                    active_cluster: to.clone(),
-                    failover_version: version,
-                    state: PlacementState::Active,
-                    change,
-                };
-                self.history
-                    .entry(namespace.clone())
-                    .or_default()
-                    .push(Placement {
-                        namespace: namespace.clone(),
-                        failover_version: version,
-                        active_cluster: to,
-                        superseded_cutoff,
-                    });
-                self.namespaces.insert(
-                    namespace,
-                    Versioned {
-                        value: placement.clone(),
-                        version: next,
-                    },
-                );
+                let placement = self.place(namespace, to, version, superseded_cutoff, change, next);
                 RegistryChange::PlacementChanged {
                     placement,
                     previous_active: Some(current.active_cluster),
@@ -421,6 +377,43 @@ impl Registry {
         };
         self.revision = next;
         Ok(change)
+    }
+
+    /// Makes `active` the namespace's active cluster under `version` at registry revision
+    /// `revision`, and records the promotion in its history.
+    fn place(
+        &mut self,
+        namespace: NamespaceId,
+        active: ClusterId,
+        version: FailoverVersion,
+        superseded_cutoff: Option<u64>,
+        change: ChangeMetadata,
+        revision: u64,
+    ) -> NamespacePlacement {
+        let placement = NamespacePlacement {
+            namespace: namespace.clone(),
+            active_cluster: active.clone(),
+            failover_version: version,
+            state: PlacementState::Active,
+            change,
+        };
+        self.history
+            .entry(namespace.clone())
+            .or_default()
+            .push(Placement {
+                namespace: namespace.clone(),
+                failover_version: version,
+                active_cluster: active,
+                superseded_cutoff,
+            });
+        self.namespaces.insert(
+            namespace,
+            Versioned {
+                value: placement.clone(),
+                version: revision,
+            },
+        );
+        placement
     }
 
     fn check_descriptor(&self, d: &ClusterDescriptor) -> Result<(), RegistryError> {
