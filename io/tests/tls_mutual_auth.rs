@@ -1,37 +1,15 @@
 //! Mutual TLS as the mesh uses it: who gets in, who is refused, and what identity is read.
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use omnirelay_core::{ClusterId, NodeId};
-use omnirelay_io::tls::{self, Identity, MeshCa, Role, TlsError, TlsMaterial};
+use omnirelay_io::tls::{self, Identity, MeshCa, TlsError, TlsMaterial};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-fn node(n: u64, cluster: &str) -> Identity {
-    Identity::Node {
-        node: NodeId(n),
-        cluster: ClusterId::new(cluster).unwrap(),
-        role: Role::Voter,
-    }
-}
+mod transport_support;
 
-fn material(ca: &MeshCa, who: &Identity) -> TlsMaterial {
-    let issued = ca
-        .issue(
-            who,
-            &["localhost".into()],
-            &[IpAddr::V4(Ipv4Addr::LOCALHOST)],
-        )
-        .unwrap();
-    TlsMaterial::from_pem(
-        ca.cert_pem().as_bytes(),
-        issued.cert_pem.as_bytes(),
-        issued.key_pem.as_bytes(),
-    )
-    .unwrap()
-}
+use transport_support::{material, material_from, node};
 
 /// Runs one handshake over an in-memory pipe; returns what each side concluded.
 async fn handshake(
@@ -118,15 +96,7 @@ async fn a_client_from_another_ca_is_refused() {
     let server = material(&mesh, &node(1, "us-east"));
     // The rogue client trusts the mesh CA (so it would accept the server) but its own
     // certificate comes from elsewhere.
-    let rogue_issued = rogue
-        .issue(&node(9, "us-east"), &["localhost".into()], &[])
-        .unwrap();
-    let client = TlsMaterial::from_pem(
-        mesh.cert_pem().as_bytes(),
-        rogue_issued.cert_pem.as_bytes(),
-        rogue_issued.key_pem.as_bytes(),
-    )
-    .unwrap();
+    let client = material_from(&mesh, &rogue, &node(9, "us-east"));
     let (server_saw, client_saw) = handshake(
         server.server_config().unwrap(),
         client.client_config().unwrap(),
