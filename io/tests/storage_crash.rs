@@ -2,9 +2,11 @@
 //! `sync` returns it as durable; the parent `kill -9`s it mid-write, reopens the log and
 //! checks that every index the child called durable is there with the right payload.
 //! Repeated on the same directory, so each round also recovers from the previous kill.
-//! This is the storage half of ARCHITECTURE.md invariant 2 ("a committed entry is never
-//! lost or changed, across any crash") and of "persist before send": an index is only
-//! announced after `sync` returned it.
+//! It proves crash consistency under a *process* kill: recovery keeps every announced index
+//! and truncates only a torn tail. It cannot prove the fsyncs themselves (a killed process
+//! leaves the page cache intact, so this passes even with `sync_data` removed); power-loss
+//! durability rests on `FsDisk::sync`/`sync_dir` and on the simulated disk's tests, which
+//! drop everything unsynced on a crash.
 //!
 //! This file owns `main` (harness = false) because the child is this same binary,
 //! re-executed with `OMNIRELAY_WAL_CRASH_WRITER` set to the log directory.

@@ -263,6 +263,39 @@ fn a_missing_segment_is_a_gap_that_refuses_to_open() {
     }
 }
 
+/// A lost segment just before an empty newest one (normal right after a roll) looks like an
+/// interrupted compaction; without a snapshot covering the gap it is lost data, and opening
+/// must refuse rather than delete every synced segment before it (found by review).
+#[test]
+fn a_gap_before_an_empty_last_segment_without_a_covering_snapshot_refuses_to_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let (mut wal, _) = open(dir.path(), small_segments());
+        wal.append(&entries(1..=30, 1)).expect("append");
+        wal.sync().expect("sync");
+    }
+    let files = segment_files(dir.path());
+    let (last, before_last) = (
+        files[files.len() - 1].clone(),
+        files[files.len() - 2].clone(),
+    );
+    fs::remove_file(&before_last).expect("remove");
+    fs::write(&last, b"").expect("empty the newest segment");
+    let before = segment_files(dir.path());
+    match Wal::open_dir(dir.path(), small_segments()) {
+        Err(StorageError::Corruption {
+            reason: CorruptionReason::SegmentGap { .. },
+            ..
+        }) => {}
+        other => panic!("expected a gap, got {other:?}"),
+    }
+    assert_eq!(
+        segment_files(dir.path()),
+        before,
+        "refusing to open deleted nothing"
+    );
+}
+
 #[test]
 fn append_rejects_non_contiguous_or_overflowing_indexes_without_writing_anything() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -404,6 +437,13 @@ fn an_interrupted_compaction_past_the_end_is_finished_on_open() {
         let (mut wal, _) = open(dir.path(), small_segments());
         wal.append(&entries(1..=12, 1)).expect("append");
         wal.sync().expect("sync");
+        // A compaction past the end always follows the snapshot it was made for.
+        wal.save_snapshot(&Snapshot {
+            index: 100,
+            term: 1,
+            data: b"state at 100".to_vec(),
+        })
+        .expect("snapshot");
     }
     // What a crash right after creating the new start leaves: old segments, a gap, and the
     // new empty segment.

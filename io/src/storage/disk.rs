@@ -63,7 +63,14 @@ impl FsDisk {
     /// Uses `dir` (created if missing) as the log directory.
     pub fn new(dir: impl Into<PathBuf>) -> Result<Self, DiskError> {
         let dir = dir.into();
-        fs::create_dir_all(&dir)?;
+        if !dir.is_dir() {
+            fs::create_dir_all(&dir)?;
+            // The new directory's own entry must be durable too, or a power loss after the
+            // first acknowledged sync could lose the whole log with it.
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                File::open(parent)?.sync_all()?;
+            }
+        }
         Ok(FsDisk {
             dir,
             open: BTreeMap::new(),

@@ -205,8 +205,9 @@ pub enum StorageError {
         max: usize,
     },
     /// An earlier write or sync failed, so the log no longer knows what is on disk. Nothing
-    /// changed; reopen the log to recover.
-    #[error("the log failed earlier and must be reopened")]
+    /// changed. After a failed sync the process must exit and recover on restart (see
+    /// `Wal`); after a failed write, reopening recovers.
+    #[error("the log failed earlier: after a failed sync restart the process; otherwise reopen it")]
     Failed,
 }
 

@@ -98,7 +98,10 @@ pub(crate) fn recover<D: Disk>(
                 let len = disk
                     .len(&name)
                     .map_err(disk_err(disk, DiskOp::Read, &name))?;
-                if is_last && len == 0 && first > expected {
+                // An interrupted compaction past the end leaves old segments, a gap, then
+                // the new empty start; the snapshot it was made for covers the gap. Without
+                // that snapshot the gap is lost or damaged data, never something to tidy.
+                if is_last && len == 0 && first > expected && snapshot_covers(disk, first)? {
                     abandon_compacted(disk, &mut segments, &mut report)?;
                 } else {
                     return Err(StorageError::Corruption {
@@ -133,6 +136,11 @@ pub(crate) fn recover<D: Disk>(
     report.segments = segments.len();
     report.first_index = segments.first().map_or(1, |s| s.first);
     Ok((segments, report))
+}
+
+/// Whether the durable snapshot reaches at least `first - 1`.
+fn snapshot_covers<D: Disk>(disk: &mut D, first: u64) -> Result<bool, StorageError> {
+    Ok(super::state_file::load_snapshot(disk)?.is_some_and(|s| s.index.saturating_add(1) >= first))
 }
 
 fn abandon_compacted<D: Disk>(

@@ -36,8 +36,11 @@ impl Default for WalConfig {
 /// index is the durability boundary: acknowledge (vote, reply to the leader, count toward
 /// commit) only entries at or below it. Truncation, compaction and the state files are
 /// durable when their call returns. After any disk error on a write path the log refuses
-/// further writes with [`StorageError::Failed`]: what reached the disk is unknown until it
-/// is reopened, which runs recovery again.
+/// further writes with [`StorageError::Failed`]: what reached the disk is unknown. A failed
+/// *sync* must end the process (the node exits and restarts): on Linux a failed fsync can
+/// mark unwritten pages clean, so a log reopened by the same process, or recovered while
+/// those pages are still cached, could read back and re-acknowledge bytes that never
+/// reached the disk (PostgreSQL's "fsyncgate"). Only the next boot's recovery is trusted.
 #[derive(Debug)]
 pub struct Wal<D: Disk> {
     disk: D,
