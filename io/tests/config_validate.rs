@@ -532,3 +532,14 @@ fn an_invalid_node_section_does_not_hide_other_problems() {
     assert_problem(&result, "replication.batch_max_events", "greater than 0");
     assert_problem(&result, "tls.cert", "does not verify against tls.ca");
 }
+
+/// A key that does not belong to the certificate fails at bind time; validation must say so
+/// first, naming `tls.key` (found by review).
+#[test]
+fn a_private_key_that_does_not_match_the_certificate_is_refused() {
+    let fx = Fixture::new();
+    fx.issue("n1", "us-east", Role::Voter, "other");
+    std::fs::copy(fx.tls_dir().join("other.key"), fx.tls_dir().join("n1.key")).unwrap();
+    let result = fx.load(EXAMPLE, &[]);
+    assert_problem(&result, "tls.key", "does not work with tls.cert");
+}

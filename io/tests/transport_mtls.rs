@@ -6,7 +6,8 @@ mod transport_support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use omnirelay_io::tls::{self, MeshCa, TlsError};
+use omnirelay_core::ClusterId;
+use omnirelay_io::tls::{self, Identity, MeshCa, TlsError};
 use omnirelay_io::transport::{
     ClientSettings, DialError, Dialer, RefusalReason, ServerSettings, TokioNetwork, TransportError,
     peer_identity,
@@ -208,6 +209,34 @@ async fn a_server_from_another_ca_is_refused_by_the_dialer() {
     let err = dialer.connect(&server.endpoint).await.unwrap_err();
     assert!(
         matches!(&err, TransportError::Dial(DialError::Handshake { reason, .. }) if reason.contains("UnknownIssuer")),
+        "{err}"
+    );
+}
+
+/// The mesh CA vouches for the host name, not for what the holder is: an operator's
+/// certificate valid for the same host must not pass as a mesh server (found by review).
+#[tokio::test]
+async fn a_server_holding_an_operator_certificate_is_refused_by_the_dialer() {
+    let ca = MeshCa::generate("test mesh").unwrap();
+    let operator = Identity::Operator {
+        name: ClusterId::new("alice").unwrap(),
+    };
+    let server = serve(
+        TokioNetwork,
+        &material(&ca, &operator),
+        ServerSettings::default(),
+        gossip_routes(EchoGossip::default()),
+    )
+    .await;
+    let dialer = Dialer::new(
+        TokioNetwork,
+        &material(&ca, &node(2, "us-east")),
+        ClientSettings::default(),
+    )
+    .unwrap();
+    let err = dialer.connect(&server.endpoint).await.unwrap_err();
+    assert!(
+        matches!(&err, TransportError::Dial(DialError::NotANode { reason, .. }) if reason.contains("operator alice")),
         "{err}"
     );
 }

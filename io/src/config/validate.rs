@@ -240,6 +240,14 @@ fn tls(c: &mut Checker, node: Option<&NodeSettings>, files: &TlsFiles) -> Option
     if let Err(reason) = signed_by_ca(files) {
         c.invalid("tls.cert", reason);
     }
+    // Build both configurations now: a key that does not match the certificate would
+    // otherwise only fail when the node binds its listener.
+    if let Err(e) = material
+        .server_config()
+        .and_then(|_| material.client_config())
+    {
+        c.invalid("tls.key", format!("does not work with tls.cert: {e}"));
+    }
     let Some(node) = node else {
         return Some(material);
     };

@@ -49,11 +49,12 @@ impl MeshChannel {
     }
 }
 
-/// A refused certificate discovered on a reconnect reaches the caller as
-/// `UNAUTHENTICATED` saying so, not as a generic `UNAVAILABLE` transport error.
+/// A refused certificate (ours by the server, or the server's for naming no node)
+/// discovered on a reconnect reaches the caller as `UNAUTHENTICATED` saying so, not as a
+/// generic `UNAVAILABLE` transport error.
 fn name_refusal(error: tonic::transport::Error) -> BoxError {
     match DialError::find_in(&error) {
-        Some(refused @ DialError::CertificateRefused { .. }) => {
+        Some(refused @ (DialError::CertificateRefused { .. } | DialError::NotANode { .. })) => {
             Box::new(Status::unauthenticated(refused.to_string()))
         }
         _ => Box::new(error),

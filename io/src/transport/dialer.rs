@@ -16,7 +16,7 @@ use super::channel::MeshChannel;
 use super::error::{DialError, TransportError};
 use super::network::Network;
 use super::verdict::{self, Confirmed};
-use crate::tls::TlsMaterial;
+use crate::tls::{Identity, IdentityError, TlsMaterial};
 
 /// How a node dials other nodes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -211,6 +211,30 @@ impl<N: Network> MeshConnector<N> {
                     reason: e.to_string(),
                 })
             })?;
+            // The CA vouches for the name; the identity says what the peer is. Only a node
+            // may serve the mesh (an operator's certificate can be valid for the same host).
+            let identity = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .ok_or(IdentityError::Missing)
+                .and_then(|leaf| Identity::from_certificate(leaf));
+            match identity {
+                Ok(Identity::Node { .. }) => {}
+                Ok(other) => {
+                    return Err(DialError::NotANode {
+                        server: server.clone(),
+                        reason: format!("its certificate names {other}"),
+                    });
+                }
+                Err(e) => {
+                    return Err(DialError::NotANode {
+                        server: server.clone(),
+                        reason: e.to_string(),
+                    });
+                }
+            }
             verdict::await_first_bytes(tls, &server).await
         };
         let confirmed = tokio::time::timeout(self.connect_timeout, attempt)

@@ -69,6 +69,15 @@ pub enum DialError {
         /// The server's TLS alert, or that it hung up without one.
         reason: String,
     },
+    /// The server's certificate is from the mesh CA but names no mesh node (an operator's
+    /// certificate, or none usable): a mesh server must be a node.
+    #[error("server {server} is not a mesh node: {reason}")]
+    NotANode {
+        /// `host:port` dialed.
+        server: String,
+        /// What its certificate says instead.
+        reason: String,
+    },
     /// TCP, TLS and the server's first bytes did not all arrive in time.
     #[error("connecting to {server} timed out after {after:?}")]
     TimedOut {
