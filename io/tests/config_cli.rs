@@ -151,3 +151,33 @@ fn help_documents_the_exit_codes() {
     let out = omnirelay(&["config", "validate"], fx.dir.path(), &[]);
     assert_eq!(out.status.code(), Some(2), "a usage error exits 2 too");
 }
+
+/// Replacing a non-UTF-8 byte would quietly configure another value (another data dir);
+/// the variable is refused by name instead (found by review).
+#[cfg(unix)]
+#[test]
+fn validate_refuses_a_variable_whose_value_is_not_utf8() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let fx = Fixture::new();
+    fx.write(EXAMPLE);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_omnirelay"));
+    cmd.args(["config", "validate", "node.toml"])
+        .current_dir(fx.dir.path());
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("OMNIRELAY_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env(
+        "OMNIRELAY_NODE_DATA_DIR",
+        OsStr::from_bytes(b"/srv/omni\xffdata"),
+    );
+    let out = cmd.output().expect("run omnirelay");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).starts_with("OMNIRELAY_NODE_DATA_DIR: value is not UTF-8"),
+        "{}",
+        text(&out.stderr)
+    );
+}

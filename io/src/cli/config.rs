@@ -40,16 +40,30 @@ pub struct ValidateArgs {
     pub ignore_env: bool,
 }
 
-/// The process's `OMNIRELAY_*` variables. A non-UTF-8 value is passed on lossily, so
-/// validation refuses it by name instead of it being silently skipped.
-pub fn process_env() -> BTreeMap<String, String> {
-    std::env::vars_os()
-        .filter_map(|(k, v)| {
-            let k = k.into_string().ok()?;
-            k.starts_with(ENV_PREFIX)
-                .then(|| (k, v.to_string_lossy().into_owned()))
-        })
-        .collect()
+/// The process's `OMNIRELAY_*` variables. A name or value that is not UTF-8 is refused by
+/// name: replacing its bytes would quietly configure something else (another data dir).
+pub fn process_env() -> Result<BTreeMap<String, String>, String> {
+    let mut env = BTreeMap::new();
+    for (k, v) in std::env::vars_os() {
+        let name = match k.into_string() {
+            Ok(name) => name,
+            Err(raw) if raw.as_encoded_bytes().starts_with(ENV_PREFIX.as_bytes()) => {
+                return Err(format!(
+                    "{}: variable name is not UTF-8",
+                    raw.to_string_lossy()
+                ));
+            }
+            Err(_) => continue,
+        };
+        if !name.starts_with(ENV_PREFIX) {
+            continue;
+        }
+        let value = v
+            .into_string()
+            .map_err(|_| format!("{name}: value is not UTF-8"))?;
+        env.insert(name, value);
+    }
+    Ok(env)
 }
 
 /// Runs a configuration command; returns the process's exit code.
@@ -63,7 +77,13 @@ pub fn run(command: ConfigCommand) -> ExitCode {
             let env = if args.ignore_env {
                 BTreeMap::new()
             } else {
-                process_env()
+                match process_env() {
+                    Ok(env) => env,
+                    Err(problem) => {
+                        eprintln!("{problem}");
+                        return ExitCode::from(EXIT_INVALID);
+                    }
+                }
             };
             match config::load(&args.file, &env) {
                 Ok(loaded) => {
