@@ -188,3 +188,20 @@ fn bad_tls_files_are_refused_naming_the_file() {
         "{err}"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn a_key_written_over_a_world_readable_file_ends_up_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = MeshCa::generate("test mesh").unwrap();
+    let key = dir.path().join("n1.key");
+    std::fs::write(&key, "old").unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    ca.issue(&node(1, "us-east"), &[], &[])
+        .unwrap()
+        .write(dir.path(), "n1")
+        .unwrap();
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "key left readable by others: {mode:o}");
+}

@@ -176,6 +176,13 @@ fn write_file(path: &Path, contents: &str, secret: bool) -> Result<(), TlsError>
     #[cfg(not(unix))]
     let _ = secret;
     let mut file = options.open(path).map_err(|e| TlsError::io(path, e))?;
+    // `mode` applies only to a file it creates: tighten an existing one before writing.
+    #[cfg(unix)]
+    if secret {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(fs::Permissions::from_mode(0o600))
+            .map_err(|e| TlsError::io(path, e))?;
+    }
     file.write_all(contents.as_bytes())
         .and_then(|()| file.sync_all())
         .map_err(|e| TlsError::io(path, e))
