@@ -543,3 +543,18 @@ fn a_private_key_that_does_not_match_the_certificate_is_refused() {
     let result = fx.load(EXAMPLE, &[]);
     assert_problem(&result, "tls.key", "does not work with tls.cert");
 }
+
+/// A batch larger than the receiver's gRPC decode limit would be refused on every send and
+/// stall replication (found by review).
+#[test]
+fn a_replication_batch_must_fit_in_one_grpc_message() {
+    let fx = Fixture::new();
+    let text = EXAMPLE.replace("batch_max_bytes = 1048576", "batch_max_bytes = 8388608");
+    assert_ne!(text, EXAMPLE, "the example sets batch_max_bytes");
+    let result = fx.load(&text, &[]);
+    assert_problem(
+        &result,
+        "replication.batch_max_bytes",
+        "exceeds the gRPC message limit",
+    );
+}

@@ -543,6 +543,9 @@ fn consensus(c: &mut Checker, raw: &RawConfig) -> Option<ConsensusSettings> {
     })
 }
 
+/// tonic's default limit on a decoded message (4 MiB); replication batches must fit in one.
+const MAX_GRPC_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
 /// `cluster` is `None` when `node.cluster` is invalid: the values are still checked.
 fn replication(
     c: &mut Checker,
@@ -552,6 +555,15 @@ fn replication(
     let r = &raw.replication;
     let batch_max_events = c.size("replication.batch_max_events", r.batch_max_events);
     let batch_max_bytes = c.size("replication.batch_max_bytes", r.batch_max_bytes);
+    if batch_max_bytes > MAX_GRPC_MESSAGE_BYTES {
+        // A larger batch would be refused by the receiver's gRPC decoder, stalling the stream.
+        c.invalid(
+            "replication.batch_max_bytes",
+            format!(
+                "{batch_max_bytes} exceeds the gRPC message limit of {MAX_GRPC_MESSAGE_BYTES} bytes"
+            ),
+        );
+    }
     let max_in_flight_batches =
         c.size("replication.max_in_flight_batches", r.max_in_flight_batches);
     let resend = c.positive("replication.resend_retry_ms", r.resend_retry_ms);
