@@ -314,12 +314,7 @@ impl<D: Disk> Wal<D> {
         {
             let gone = self.segments.remove(0);
             self.unsynced.remove(&gone.first);
-            self.disk
-                .remove(&gone.name)
-                .map_err(self.fail(DiskOp::Write, &gone.name))?;
-            self.disk
-                .sync_dir()
-                .map_err(self.fail(DiskOp::Sync, &gone.name))?;
+            self.remove_segment(&gone)?;
         }
         Ok(())
     }
@@ -350,14 +345,20 @@ impl<D: Disk> Wal<D> {
         self.unsynced.clear();
         self.durable = upto;
         for gone in old {
-            self.disk
-                .remove(&gone.name)
-                .map_err(self.fail(DiskOp::Write, &gone.name))?;
-            self.disk
-                .sync_dir()
-                .map_err(self.fail(DiskOp::Sync, &gone.name))?;
+            self.remove_segment(&gone)?;
         }
         Ok(())
+    }
+
+    /// Deletes one segment file, durably: the directory is synced before the next goes, so
+    /// a crash leaves a suffix of the log, never a hole.
+    fn remove_segment(&mut self, gone: &Segment) -> Result<(), StorageError> {
+        self.disk
+            .remove(&gone.name)
+            .map_err(self.fail(DiskOp::Write, &gone.name))?;
+        self.disk
+            .sync_dir()
+            .map_err(self.fail(DiskOp::Sync, &gone.name))
     }
 }
 

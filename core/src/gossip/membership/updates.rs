@@ -282,18 +282,7 @@ impl Membership {
                     return Err(DropReason::StaleUpdate);
                 }
                 // Re-gossip new confirmations so others' timers shrink too.
-                self.broadcasts.push(Update::Suspect {
-                    member,
-                    incarnation,
-                    from,
-                });
-                self.timers.set(
-                    deadline,
-                    Timer::SuspicionTimeout {
-                        member,
-                        incarnation,
-                    },
-                );
+                self.spread_suspicion(member, incarnation, from, deadline);
             }
             _ => {
                 let s = Suspicion::new(now, from, expected, min, max);
@@ -306,24 +295,36 @@ impl Membership {
                     member,
                     incarnation,
                 });
-                self.broadcasts.push(Update::Suspect {
-                    member,
-                    incarnation,
-                    from,
-                });
-                self.timers.set(
-                    deadline,
-                    Timer::SuspicionTimeout {
-                        member,
-                        incarnation,
-                    },
-                );
+                self.spread_suspicion(member, incarnation, from, deadline);
             }
         }
         Ok(())
     }
 
     /// `from` is who declared the death; `None` means the member left.
+    /// Gossips a suspicion (new, or newly confirmed, so others' timers shrink too) and
+    /// (re)arms its timeout, replacing any pending one for that member.
+    fn spread_suspicion(
+        &mut self,
+        member: NodeId,
+        incarnation: u64,
+        from: NodeId,
+        deadline: Instant,
+    ) {
+        self.broadcasts.push(Update::Suspect {
+            member,
+            incarnation,
+            from,
+        });
+        self.timers.set(
+            deadline,
+            Timer::SuspicionTimeout {
+                member,
+                incarnation,
+            },
+        );
+    }
+
     pub(super) fn on_dead(
         &mut self,
         now: Instant,
