@@ -14,6 +14,7 @@ pub mod gossip;
 pub mod ids;
 pub mod machine;
 pub mod math;
+pub mod node;
 pub mod registry;
 pub mod replication;
 pub mod routing;

@@ -8,7 +8,19 @@ use std::time::Duration;
 ///
 /// The io shell maps a monotonic clock onto it; the simulators start at zero. Core never
 /// reads a clock, so two runs fed the same instants behave identically.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Instant(u64);
 
 impl Instant {

@@ -71,7 +71,7 @@ pub enum ControllerOutput {
 }
 
 /// Why an operator call on an existing failover was refused. Nothing changed.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum FailoverError {
     /// No failover has that id.
     #[error("unknown failover {0}")]
@@ -150,6 +150,15 @@ impl FailoverController {
             last_moved: BTreeMap::new(),
             observation: Observation::new(),
             out: VecDeque::new(),
+        }
+    }
+
+    /// A controller whose failover ids start at `first_id`: a new control leader starts
+    /// above every id an earlier leader could have handed out (ids name audit records).
+    pub fn with_first_id(policy: FailoverPolicy, first_id: u64) -> Self {
+        FailoverController {
+            next_id: first_id.max(1),
+            ..Self::new(policy)
         }
     }
 

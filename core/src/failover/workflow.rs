@@ -7,7 +7,9 @@ use crate::replication::FailoverVersion;
 use crate::{ClusterId, Instant, NamespaceId};
 
 /// Identifies one failover for its whole life (API paths, audit records, metrics).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct FailoverId(pub u64);
 
 impl fmt::Display for FailoverId {
@@ -266,7 +268,7 @@ impl LossReport {
 }
 
 /// One failover as the controller tracks it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Failover {
     /// Its id.
     pub id: FailoverId,

@@ -6,7 +6,9 @@ use crate::replication::FailoverVersion;
 use crate::{ClusterId, NamespaceId};
 
 /// Whether a cluster takes part in the mesh right now.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum ClusterState {
     /// Serving: may be active for namespaces, receives replication.
     Online,
@@ -20,7 +22,7 @@ pub enum ClusterState {
 }
 
 /// Who changed a record, why, and under which change ticket.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ChangeMetadata {
     /// The operator or automation that made the change.
     pub changed_by: String,
@@ -31,7 +33,7 @@ pub struct ChangeMetadata {
 }
 
 /// A cluster as the registry describes it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ClusterDescriptor {
     /// The cluster.
     pub id: ClusterId,
@@ -54,7 +56,9 @@ pub struct ClusterDescriptor {
 }
 
 /// A namespace's placement state (ARCHITECTURE.md, cluster state per namespace).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum PlacementState {
     /// The active cluster accepts writes.
     Active,
@@ -75,7 +79,7 @@ impl fmt::Display for PlacementState {
 }
 
 /// Which cluster is active for a namespace, under which fencing token.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct NamespacePlacement {
     /// The namespace.
     pub namespace: NamespaceId,
@@ -90,7 +94,7 @@ pub struct NamespacePlacement {
 }
 
 /// A record with the registry revision that last changed it: the compare-and-set token.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Versioned<T> {
     /// The record.
     pub value: T,

@@ -11,7 +11,7 @@ use super::RegistryError;
 /// be promoted to are `initial_version + k × increment`. So two clusters can never be
 /// promoted to the same version, even by two operators racing without a registry quorum
 /// (`--force`), and any version tells which cluster it was minted for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct FailoverVersionScheme {
     increment: u64,
 }

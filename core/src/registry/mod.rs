@@ -22,7 +22,7 @@ pub use descriptor::{
 pub use failover_version::FailoverVersionScheme;
 
 /// What a compare-and-set expects of the record it replaces.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Expect {
     /// The record must not exist yet.
     Absent,
@@ -31,7 +31,7 @@ pub enum Expect {
 }
 
 /// A change to the registry, as committed on the control group's log.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum RegistryCommand {
     /// Creates or replaces a cluster descriptor.
     PutCluster {
@@ -193,7 +193,7 @@ pub enum RegistryError {
 }
 
 /// The registry's state: a pure function of the commands applied to it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Registry {
     scheme: FailoverVersionScheme,
     revision: u64,

@@ -7,7 +7,7 @@ use crate::{ClusterId, NamespaceId};
 use super::{Event, FailoverVersion, QuarantineReason};
 
 /// One promotion as the registry recorded it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Placement {
     /// The namespace whose active role moved.
     pub namespace: NamespaceId,

@@ -7,7 +7,19 @@ use crate::{ClusterId, Instant, NamespaceId};
 /// Per namespace, strictly increasing; every promotion raises it. It is the fencing token
 /// of the active role: a cluster that learns of a higher one for a namespace stops
 /// accepting that namespace's writes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct FailoverVersion(pub u64);
 
 impl fmt::Display for FailoverVersion {
@@ -20,7 +32,7 @@ impl fmt::Display for FailoverVersion {
 ///
 /// Core's own type, not the protobuf message: the io layer converts at the edge and maps
 /// `written_at` to unix nanoseconds on the origin's wall clock.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Event {
     /// The tenant whose log this belongs to.
     pub namespace: NamespaceId,

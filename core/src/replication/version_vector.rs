@@ -29,7 +29,7 @@ pub enum VersionOrdering {
 /// Text form (for headers and logs): `eu-west=7,us-east=12` — entries sorted by cluster
 /// id, zero entries omitted, separated by `,` without spaces. The empty vector is the
 /// empty string. Cluster ids cannot contain `=` or `,`, so no escaping is needed.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ClusterVersionVector {
     entries: BTreeMap<ClusterId, u64>,
 }

@@ -1,0 +1,227 @@
+//! Leader-to-leader event streams between clusters, both ends.
+
+use std::sync::Arc;
+
+use crate::replication::{ClusterVersionVector, Event, Lag};
+use crate::{ClusterId, Instant, NodeId};
+
+use super::command::{self, ClusterCommand};
+use super::data::ClusterData;
+use super::event::NodeDrop;
+use super::message::{NodeMessage, ReplicationMessage};
+use super::node::Node;
+
+/// The sending end of one stream, kept by a cluster leader per other cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Stream {
+    /// What the target acknowledged as durably applied.
+    pub(crate) acked: ClusterVersionVector,
+    /// Next `origin_seq` to send per origin; empty until the first acknowledgement tells
+    /// where the target stands (a new leader probes instead of resending everything).
+    next: std::collections::BTreeMap<ClusterId, u64>,
+    synced: bool,
+    last_progress: Instant,
+    leader: Option<NodeId>,
+    rotation: usize,
+}
+
+impl Stream {
+    pub(crate) fn new(now: Instant) -> Self {
+        Stream {
+            acked: ClusterVersionVector::new(),
+            next: std::collections::BTreeMap::new(),
+            synced: false,
+            last_progress: now,
+            leader: None,
+            rotation: 0,
+        }
+    }
+
+    /// How far the target is behind our own writes, on our clock.
+    pub(crate) fn lag(&self, data: &ClusterData, now: Instant) -> Lag {
+        let local = data.cluster();
+        let acked = self.acked.get(local);
+        let last = data.last_local_seq();
+        Lag {
+            entries: last.saturating_sub(acked),
+            seconds: if last > acked {
+                data.age_of(local, acked + 1, now)
+            } else {
+                std::time::Duration::ZERO
+            },
+        }
+    }
+
+    fn rewind(&mut self) {
+        self.next.clear();
+    }
+}
+
+pub(crate) fn ack_message(data: &ClusterData) -> NodeMessage {
+    NodeMessage::Replication(ReplicationMessage::Ack {
+        cluster: data.cluster().clone(),
+        vv: data.vv().clone(),
+    })
+}
+
+impl Node {
+    pub(crate) fn on_replication(&mut self, now: Instant, from: NodeId, msg: ReplicationMessage) {
+        match msg {
+            ReplicationMessage::Batch { source, events } => {
+                self.on_batch(now, from, source, events)
+            }
+            ReplicationMessage::Ack { cluster, vv } => {
+                let Some(stream) = self.data.as_mut().and_then(|d| d.streams.get_mut(&cluster))
+                else {
+                    return self.count_drop(NodeDrop::NotForThisNode);
+                };
+                if !stream.acked.dominates(&vv) || !stream.synced {
+                    stream.last_progress = now;
+                }
+                stream.acked.merge(&vv);
+                stream.leader = Some(from);
+                stream.synced = true;
+            }
+            ReplicationMessage::NotLeader { cluster, leader } => {
+                let Some(stream) = self.data.as_mut().and_then(|d| d.streams.get_mut(&cluster))
+                else {
+                    return self.count_drop(NodeDrop::NotForThisNode);
+                };
+                stream.leader = leader;
+                if leader.is_none() {
+                    stream.rotation += 1;
+                }
+                stream.rewind();
+            }
+        }
+    }
+
+    fn on_batch(&mut self, now: Instant, from: NodeId, source: ClusterId, events: Vec<Event>) {
+        let leader = self.is_cluster_leader();
+        let Some(d) = self.data.as_mut() else {
+            return self.count_drop(NodeDrop::NotForThisNode);
+        };
+        if !leader {
+            let msg = NodeMessage::Replication(ReplicationMessage::NotLeader {
+                cluster: d.data.cluster().clone(),
+                leader: d.replica.leader(),
+            });
+            return self.send(from, msg);
+        }
+        d.senders.insert(source.clone(), from);
+        let local = d.data.cluster().clone();
+        let mut keep = Vec::new();
+        for event in events {
+            let origin = &event.origin_cluster;
+            if *origin == local || d.data.is_held(origin) {
+                continue;
+            }
+            let expected = d.data.vv().get(origin).max(d.proposed.get(origin)) + 1;
+            if event.origin_seq == expected {
+                d.proposed.set(origin, event.origin_seq);
+                keep.push(event);
+            }
+        }
+        if !keep.is_empty() {
+            let bytes = command::encode(&ClusterCommand::Remote {
+                source,
+                events: keep,
+            });
+            if d.replica.propose(now, bytes).is_err() {
+                d.proposed = d.data.vv().clone();
+            }
+        }
+        let ack = ack_message(&d.data);
+        self.send(from, ack);
+    }
+
+    pub(crate) fn ack_source(&mut self, source: &ClusterId) {
+        let Some(d) = self.data.as_ref() else {
+            return;
+        };
+        if let Some(to) = d.senders.get(source).copied() {
+            let ack = ack_message(&d.data);
+            self.send(to, ack);
+        }
+    }
+
+    /// Sends what each target has not seen yet, within the window; rewinds streams that
+    /// made no progress.
+    pub(crate) fn pump_streams(&mut self, now: Instant) {
+        let topology = Arc::clone(&self.config.topology);
+        let limits = self.config.limits;
+        let retry = self.config.timings.stream_retry;
+        let Some(d) = self.data.as_mut() else {
+            return;
+        };
+        // A leader whose proposals were all committed and applied has none in flight.
+        if d.replica.commit_index() == d.replica.last_index() {
+            d.proposed = d.data.vv().clone();
+        }
+        let origins: Vec<ClusterId> = d.data.origins().cloned().collect();
+        let mut out = Vec::new();
+        for (target, stream) in d.streams.iter_mut() {
+            let Some(spec) = topology.cluster(target) else {
+                continue;
+            };
+            let to = stream
+                .leader
+                .unwrap_or_else(|| spec.nodes[stream.rotation % spec.nodes.len().max(1)]);
+            if !stream.synced {
+                if now.saturating_duration_since(stream.last_progress) >= retry {
+                    stream.last_progress = now;
+                    stream.leader = None;
+                    stream.rotation += 1;
+                }
+                out.push((to, Vec::new()));
+                continue;
+            }
+            let unacked = origins.iter().any(|o| {
+                stream
+                    .next
+                    .get(o)
+                    .is_some_and(|n| *n > stream.acked.get(o) + 1)
+            });
+            if unacked && now.saturating_duration_since(stream.last_progress) >= retry {
+                stream.rewind();
+                stream.last_progress = now;
+                stream.leader = None;
+                stream.rotation += 1;
+            }
+            for origin in origins.iter().filter(|o| *o != target) {
+                let acked = stream.acked.get(origin);
+                let mut next = stream
+                    .next
+                    .get(origin)
+                    .copied()
+                    .unwrap_or(acked + 1)
+                    .max(acked + 1);
+                let last = d.data.vv().get(origin);
+                while next <= last && next - acked <= limits.stream_window {
+                    let batch: Vec<Event> = d
+                        .data
+                        .events_from(origin, next, limits.max_stream_batch)
+                        .iter()
+                        .map(|e| (**e).clone())
+                        .collect();
+                    if batch.is_empty() {
+                        break;
+                    }
+                    next += batch.len() as u64;
+                    out.push((to, batch));
+                }
+                stream.next.insert(origin.clone(), next);
+            }
+        }
+        let source = d.data.cluster().clone();
+        for (to, events) in out {
+            self.send(
+                to,
+                NodeMessage::Replication(ReplicationMessage::Batch {
+                    source: source.clone(),
+                    events,
+                }),
+            );
+        }
+    }
+}
