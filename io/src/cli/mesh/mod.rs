@@ -576,7 +576,7 @@ impl Mesh {
                 self.progress(&render::progress(&view));
             }
         }
-        self.print(&view, |v| render::summary(v))?;
+        self.print(&view, render::summary)?;
         if view.status == FailoverStatus::Succeeded {
             Ok(())
         } else {
