@@ -167,6 +167,10 @@ async fn an_unknown_bearer_token_is_refused_and_the_audit_log_never_holds_a_toke
     let (router, _, log) = control_support::router(dir.path());
     let reply = get(&router, "/control/clusters", "guessed-token").await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        reply.headers.get(header::WWW_AUTHENTICATE).is_some(),
+        "a 401 names its scheme"
+    );
     // A valid token in a malformed header is not accepted either.
     let mut bad = request(Method::GET, "/control/clusters", None, None);
     bad.headers_mut().insert(
@@ -174,6 +178,13 @@ async fn an_unknown_bearer_token_is_refused_and_the_audit_log_never_holds_a_toke
         format!("Token {ADMIN_TOKEN}").parse().expect("header"),
     );
     assert_eq!(send(&router, bad).await.status, StatusCode::UNAUTHORIZED);
+    // The scheme itself is case-insensitive (RFC 9110 11.1).
+    let mut lower = request(Method::GET, "/control/clusters", None, None);
+    lower.headers_mut().insert(
+        header::AUTHORIZATION,
+        format!("bearer {READ_TOKEN}").parse().expect("header"),
+    );
+    assert_eq!(send(&router, lower).await.status, StatusCode::OK);
     // Accepted calls are logged by token name, never by the secret.
     post(
         &router,

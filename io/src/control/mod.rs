@@ -13,6 +13,7 @@ mod error;
 mod failovers;
 pub mod model;
 mod reads;
+mod serve;
 mod state;
 
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use axum::routing::{get, post};
 pub use auth::{BearerTokens, Caller, CertificateCaller, ControlRole, TokenGrant, UnknownRole};
 pub use backend::{BackendError, BackendFuture, ControlBackend, LeadershipStream};
 pub use error::ApiError;
+pub use serve::{ALPN_HTTP1, CertificateRoles, serve_mtls};
 
 use crate::audit::AuditLog;
 use state::ControlState;

@@ -102,8 +102,10 @@ impl ControlState {
             Some(value) => match value
                 .to_str()
                 .ok()
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::trim)
+                .and_then(|v| v.trim().split_once(' '))
+                // The scheme is case-insensitive (RFC 9110 11.1).
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                .map(|(_, token)| token.trim())
             {
                 None => ("anonymous", "Authorization header is not `Bearer <token>`"),
                 Some(token) => match self.tokens.grant(token) {
