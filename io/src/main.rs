@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use omnirelay_io::cli::cert::{self, CertCommand};
 use omnirelay_io::cli::config::{self as config_cli, ConfigCommand};
+use omnirelay_io::cli::mesh::{self, MeshArgs};
 
 /// OmniRelay Mesh: multi-cluster replication and failover.
 #[derive(Debug, Parser)]
@@ -22,6 +23,9 @@ enum Command {
     /// Check a node configuration file, or print a complete example.
     #[command(subcommand, after_help = config_cli::EXIT_CODES_HELP)]
     Config(ConfigCommand),
+    /// Operate the mesh through a node's control API.
+    #[command(after_help = mesh::EXIT_CODES_HELP)]
+    Mesh(MeshArgs),
 }
 
 fn main() -> ExitCode {
@@ -30,6 +34,8 @@ fn main() -> ExitCode {
         Command::Cert(command) => cert::run(command).map_err(anyhow::Error::from),
         // Its own exit codes: 2 means "fix the configuration".
         Command::Config(command) => return config_cli::run(command),
+        // Its own exit codes: 1 refused, 2 usage, 3 unreachable.
+        Command::Mesh(args) => return mesh::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
