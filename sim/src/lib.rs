@@ -6,5 +6,6 @@
 
 pub mod consensus;
 pub mod gossip;
+pub mod mesh;
 pub mod model;
 pub mod stats;
