@@ -4,6 +4,7 @@
 //! directly; protocol experiments and seed sweeps are built on it.
 #![forbid(unsafe_code)]
 
+pub mod chaos;
 pub mod consensus;
 pub mod gossip;
 pub mod model;
