@@ -204,10 +204,21 @@ impl FormatTime for SimulatedTime {
 /// through the test harness's capture (so passing tests stay quiet). Install it with
 /// `tracing::subscriber::set_default` for the span of one run.
 pub fn log_subscriber(max_level: tracing::Level) -> impl tracing::Subscriber + Send + Sync {
+    log_subscriber_to(max_level, tracing_subscriber::fmt::TestWriter::new())
+}
+
+/// [`log_subscriber`] writing to `writer` (a file, or a buffer to compare two replays).
+pub fn log_subscriber_to<W>(
+    max_level: tracing::Level,
+    writer: W,
+) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     tracing_subscriber::fmt()
         .with_timer(SimulatedTime)
         .with_ansi(false)
         .with_max_level(max_level)
-        .with_test_writer()
+        .with_writer(writer)
         .finish()
 }
