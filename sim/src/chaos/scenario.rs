@@ -85,11 +85,12 @@ pub struct Topology {
     /// Witness nodes (vote in the registry, hold no data), named `witness-1`, ….
     #[serde(default)]
     pub witnesses: u32,
-    /// One-way latency between two nodes of the same cluster, in milliseconds.
-    pub latency_inside_ms: f64,
-    /// One-way latency between nodes of different clusters (and witnesses), in ms.
-    pub latency_between_ms: f64,
-    /// Overrides of `latency_between_ms` for particular pairs of clusters.
+    /// Round-trip time between two nodes of the same cluster, in milliseconds (each
+    /// direction takes half).
+    pub rtt_inside_ms: f64,
+    /// Round-trip time between nodes of different clusters (and to witnesses), in ms.
+    pub rtt_between_ms: f64,
+    /// Overrides of `rtt_between_ms` for particular pairs of clusters.
     #[serde(default)]
     pub links: Vec<LinkSpec>,
 }
@@ -115,8 +116,8 @@ pub struct LinkSpec {
     pub a: String,
     /// The other.
     pub b: String,
-    /// One-way latency, in milliseconds.
-    pub latency_ms: f64,
+    /// Round-trip time, in milliseconds.
+    pub rtt_ms: f64,
 }
 
 /// The client load.
@@ -384,26 +385,29 @@ impl Scenario {
                 message: e.message().trim().to_owned(),
             }
         })?;
-        let scenario: Scenario = serde_path_to_error::deserialize(Value::Table(table)).map_err(
-            |error| {
+        let scenario: Scenario =
+            serde_path_to_error::deserialize(Value::Table(table)).map_err(|error| {
                 let path = error.path().to_string();
                 let message = error.into_inner().message().trim().to_owned();
-                // serde reports a missing field at its parent; name the field itself.
-                let key = match message
+                // serde reports a missing field, and an unknown one inside a tagged enum (a
+                // fault), at its parent; name the field itself.
+                let field = message
                     .strip_prefix("missing field `")
-                    .and_then(|m| m.strip_suffix('`'))
-                {
+                    .or_else(|| message.strip_prefix("unknown field `"))
+                    .and_then(|m| m.split('`').next());
+                let key = match field {
                     Some(field) if path == "." => field.to_owned(),
-                    Some(field) => format!("{path}.{field}"),
-                    None => path,
+                    Some(field) if !path.ends_with(&format!(".{field}")) => {
+                        format!("{path}.{field}")
+                    }
+                    _ => path,
                 };
                 ScenarioError::Invalid {
                     file: file.to_owned(),
                     key,
                     message,
                 }
-            },
-        )?;
+            })?;
         scenario
             .validate()
             .map_err(|(key, message)| ScenarioError::Invalid {
@@ -481,8 +485,8 @@ impl Scenario {
                 return bad(format!("{key}.nodes"), "between 1 and 9 nodes".into());
             }
         }
-        non_negative("topology.latency_inside_ms", topology.latency_inside_ms)?;
-        non_negative("topology.latency_between_ms", topology.latency_between_ms)?;
+        non_negative("topology.rtt_inside_ms", topology.rtt_inside_ms)?;
+        non_negative("topology.rtt_between_ms", topology.rtt_between_ms)?;
         for (i, link) in topology.links.iter().enumerate() {
             let key = format!("topology.links[{i}]");
             for (end, id) in [("a", &link.a), ("b", &link.b)] {
@@ -493,13 +497,16 @@ impl Scenario {
             if link.a == link.b {
                 return bad(format!("{key}.b"), "a link joins two clusters".into());
             }
-            non_negative(&format!("{key}.latency_ms"), link.latency_ms)?;
+            non_negative(&format!("{key}.rtt_ms"), link.rtt_ms)?;
         }
 
         let workload = &self.workload;
         non_negative("workload.writes_per_s", workload.writes_per_s)?;
         if workload.namespaces.is_empty() {
-            return bad("workload.namespaces".into(), "at least one namespace".into());
+            return bad(
+                "workload.namespaces".into(),
+                "at least one namespace".into(),
+            );
         }
         let mut namespaces = BTreeSet::new();
         for (i, namespace) in workload.namespaces.iter().enumerate() {
@@ -531,7 +538,9 @@ impl Scenario {
             if at < previous {
                 return bad(
                     format!("{key}.at_s"),
-                    format!("{at} is before the previous step ({previous}): keep the schedule in order"),
+                    format!(
+                        "{at} is before the previous step ({previous}): keep the schedule in order"
+                    ),
                 );
             }
             previous = at;
@@ -542,7 +551,10 @@ impl Scenario {
         for (i, name) in self.invariants.iter().enumerate() {
             let key = format!("invariants[{i}]");
             if !INVARIANTS.contains(&name.as_str()) {
-                return bad(key, format!("unknown invariant {name:?}; known: {INVARIANTS:?}"));
+                return bad(
+                    key,
+                    format!("unknown invariant {name:?}; known: {INVARIANTS:?}"),
+                );
             }
             if !seen.insert(name) {
                 return bad(key, format!("{name:?} twice"));
@@ -653,7 +665,10 @@ fn non_negative(key: &str, value: f64) -> Result<(), (String, String)> {
     if value.is_finite() && value >= 0.0 {
         Ok(())
     } else {
-        Err((key.to_owned(), format!("{value} is not a finite number >= 0")))
+        Err((
+            key.to_owned(),
+            format!("{value} is not a finite number >= 0"),
+        ))
     }
 }
 
@@ -661,6 +676,9 @@ fn positive(key: &str, value: f64) -> Result<(), (String, String)> {
     if value.is_finite() && value > 0.0 {
         Ok(())
     } else {
-        Err((key.to_owned(), format!("{value} is not a finite number > 0")))
+        Err((
+            key.to_owned(),
+            format!("{value} is not a finite number > 0"),
+        ))
     }
 }
