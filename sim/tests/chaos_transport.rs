@@ -95,6 +95,9 @@ fn client_with_a_certificate_from_another_ca_is_refused() {
     );
 }
 
+/// (phase, call number, succeeded)
+type CallOutcome = (&'static str, u32, bool);
+
 /// FINDINGS.md, "Network behaviour under turmoil": a partition stalls TCP silently; with
 /// HTTP/2 keepalive the channel notices, and a call after repair reconnects.
 #[test]
@@ -104,8 +107,7 @@ fn calls_fail_during_a_partition_and_succeed_again_after_repair() {
     let client = material(&ca, &node(2, "eu-west"), "client");
     let gossip = EchoGossip::default();
     let callers = gossip.callers.clone();
-    // (phase, call number, succeeded)
-    let outcomes: Arc<Mutex<Vec<(&'static str, u32, bool)>>> = Arc::default();
+    let outcomes: Arc<Mutex<Vec<CallOutcome>>> = Arc::default();
     let log = outcomes.clone();
 
     let mut sim = SimSettings::new(3).build();
