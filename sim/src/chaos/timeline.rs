@@ -234,10 +234,16 @@ pub fn render_svg(timeline: &Timeline) -> String {
         (x(s.at_s), lag_top + CHART * (1.0 - y))
     });
     chart(&mut svg, "write success", success_top, 1.0);
-    curve(&mut svg, "write-success", "#1565c0", &timeline.samples, |s| {
-        let y = clamp(s.write_success, 0.0, 1.0);
-        (x(s.at_s), success_top + CHART * (1.0 - y))
-    });
+    curve(
+        &mut svg,
+        "write-success",
+        "#1565c0",
+        &timeline.samples,
+        |s| {
+            let y = clamp(s.write_success, 0.0, 1.0);
+            (x(s.at_s), success_top + CHART * (1.0 - y))
+        },
+    );
 
     // Time axis: ten ticks.
     let axis = success_top + CHART + 15.0;
@@ -299,11 +305,17 @@ pub fn fault_windows(scenario: &Scenario) -> Vec<FaultWindow> {
                 ((at + for_s).min(end), format!("hold link {a} | {b}"))
             }
             Fault::RegionKill { cluster, .. } => (
-                until(i, &|f| matches!(f, Fault::RegionRestart { cluster: c, .. } if c == cluster)),
+                until(
+                    i,
+                    &|f| matches!(f, Fault::RegionRestart { cluster: c, .. } if c == cluster),
+                ),
                 format!("region kill {cluster}"),
             ),
             Fault::Crash { node, .. } => (
-                until(i, &|f| matches!(f, Fault::Restart { node: n, .. } if n == node)),
+                until(
+                    i,
+                    &|f| matches!(f, Fault::Restart { node: n, .. } if n == node),
+                ),
                 format!("crash {node}"),
             ),
             Fault::DiskFault { node, fault, .. } => (at, format!("disk fault {node} {fault:?}")),
@@ -311,7 +323,10 @@ pub fn fault_windows(scenario: &Scenario) -> Vec<FaultWindow> {
                 (at, format!("slow disk {node} +{ms} ms"))
             }
             Fault::Failover {
-                namespace, to, mode, ..
+                namespace,
+                to,
+                mode,
+                ..
             } => (at, format!("{mode:?} failover {namespace} -> {to}")),
             // Ends of windows, not windows.
             Fault::Heal { .. }
