@@ -166,6 +166,11 @@ pub struct NodeTimings {
     pub batch_delay: Duration,
     /// How long a forwarded operator request waits for the control leader's answer.
     pub operator_timeout: Duration,
+    /// An active cluster's leader that has not heard the control group's leader for this
+    /// long stops accepting writes (they are told to retry): a region cut off from the
+    /// control group is about to be failed over, and every write it acknowledged from then
+    /// on would be at risk. Bounds what an emergency failover can lose to about this long.
+    pub active_lease: Duration,
 }
 
 impl Default for NodeTimings {
@@ -178,6 +183,7 @@ impl Default for NodeTimings {
             stream_retry: Duration::from_millis(300),
             batch_delay: Duration::from_millis(1),
             operator_timeout: Duration::from_secs(5),
+            active_lease: Duration::from_secs(2),
         }
     }
 }
@@ -238,10 +244,11 @@ pub struct NodeConfig {
 
 impl NodeConfig {
     /// Defaults for `id` in `topology`: LAN consensus timings inside a cluster (150-300 ms),
-    /// WAN timings for the control group (500-1000 ms), the mesh gossip profile.
+    /// WAN timings for the control group (300-600 ms: six or more round trips of a 50 ms
+    /// inter-region link), the mesh gossip profile.
     pub fn new(id: NodeId, topology: Arc<Topology>) -> Self {
         let lan = crate::consensus::ReplicaConfig::new(id).election_timeout;
-        let wan = ElectionTimeout::new(Duration::from_millis(500), Duration::from_millis(1000))
+        let wan = ElectionTimeout::new(Duration::from_millis(300), Duration::from_millis(600))
             .unwrap_or(lan);
         NodeConfig {
             id,
@@ -250,7 +257,7 @@ impl NodeConfig {
             cluster_election: lan,
             cluster_heartbeat: Duration::from_millis(50),
             control_election: wan,
-            control_heartbeat: Duration::from_millis(100),
+            control_heartbeat: Duration::from_millis(60),
             failover: FailoverPolicy::default(),
             auto_failover: AutoFailoverPolicy::default(),
             timings: NodeTimings::default(),

@@ -34,6 +34,7 @@ impl Node {
                 control_leader,
             } => {
                 self.control_leader_hint = Some(control_leader);
+                self.control_contact = now;
                 self.learn_registry(now, registry);
             }
             MeshMessage::Drain {
@@ -195,6 +196,9 @@ impl Node {
 
     /// Periodic duties of every role.
     pub(crate) fn on_tick(&mut self, now: Instant, status_due: bool) {
+        if self.is_control_leader() {
+            self.control_contact = now;
+        }
         if self.is_cluster_leader() {
             self.sync_placements(now);
             self.pump_streams(now);

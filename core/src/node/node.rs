@@ -133,6 +133,8 @@ pub struct Node {
     /// The newest registry this node knows (its own replica's, or the leader's broadcast).
     pub(crate) registry_view: Arc<Registry>,
     pub(crate) control_leader_hint: Option<NodeId>,
+    /// When this node last heard the control group's leader (or led it).
+    pub(crate) control_contact: Instant,
     pub(crate) last_heard: BTreeMap<ClusterId, Instant>,
     pub(crate) pending_ops: BTreeMap<u64, Instant>,
     next_tick: Instant,
@@ -257,6 +259,7 @@ impl Node {
             control,
             registry_view: Arc::new(Registry::new(scheme)),
             control_leader_hint: None,
+            control_contact: now,
             last_heard,
             pending_ops: BTreeMap::new(),
             next_tick: now,
@@ -514,6 +517,13 @@ impl Node {
         if !leader {
             let outcome = WriteOutcome::NotLeader {
                 leader: d.replica.leader(),
+            };
+            return self.reply(requester, outcome);
+        }
+        if now.saturating_duration_since(self.control_contact) > self.config.timings.active_lease {
+            let outcome = WriteOutcome::RetryLater {
+                reason: routing::RetryReason::Fenced,
+                retry_after: routing::DEFAULT_RETRY_AFTER,
             };
             return self.reply(requester, outcome);
         }

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use omnirelay_core::node::Node;
+use omnirelay_core::replication::QuarantineReason;
 use omnirelay_core::{ClusterId, NamespaceId, NodeId};
 use serde::Serialize;
 
@@ -148,6 +149,47 @@ pub fn check(
             invariant,
             format!("{missing} acknowledged copies lost or unreported, first: {first}"),
         ));
+    }
+    // 6, from the other side: everything quarantined as written after a supersession lies
+    // inside a range some emergency promotion reported.
+    for (id, node) in &nodes {
+        let Some(data) = node.data() else { continue };
+        let unreported = data
+            .state_diff()
+            .iter()
+            .filter(|q| {
+                matches!(
+                    q.reason,
+                    QuarantineReason::WrittenAfterSupersession { .. }
+                )
+            })
+            .filter(|q| {
+                !recorder.losses.iter().any(|l| {
+                    l.old_active == q.event.origin_cluster
+                        && l.old_failover_version == q.event.failover_version
+                        && q.event.origin_seq >= l.first_seq
+                })
+            })
+            .count();
+        if unreported > 0 {
+            out.push(violation(
+                6,
+                format!("{id} quarantined {unreported} writes no loss report covers"),
+            ));
+        }
+    }
+    if scenario.expect_quarantine {
+        let old_active = scenario.layout.topology().clusters[0].id.clone();
+        let listed = nodes.iter().any(|(_, n)| {
+            n.cluster() == Some(&old_active)
+                && n.data().is_some_and(|d| !d.state_diff().is_empty())
+        });
+        if !listed {
+            out.push(violation(
+                0,
+                format!("the returning old active {old_active} lists no quarantined write"),
+            ));
+        }
     }
     // 7. Convergence: identical VVs and namespace digests on every live data node.
     if let Some((first_id, first)) = nodes.first() {

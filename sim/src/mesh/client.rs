@@ -9,7 +9,14 @@ use omnirelay_core::node::{
     ClientMessage, ClientWrite, NodeMessage, Topology, WriteOutcome, WriteRefusal,
 };
 use omnirelay_core::replication::FailoverVersion;
+use omnirelay_core::routing::RetryReason;
 use omnirelay_core::{ClusterId, Instant, NamespaceId, NodeId, Transmit};
+
+/// How long a node that let a write time out is avoided.
+const SUSPECT_FOR: Duration = Duration::from_secs(2);
+
+/// How long a node that answered "fenced" is avoided.
+const FENCED_FOR: Duration = Duration::from_millis(500);
 
 /// An acknowledged write: the client was told it is durable in its active cluster.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -69,6 +76,9 @@ pub struct ModelClient {
     rotation: usize,
     in_flight: BTreeMap<u64, InFlight>,
     retries: BTreeMap<Instant, Vec<u64>>,
+    /// Nodes that let a write time out, avoided until the instant given (a client library's
+    /// circuit breaker: a dead region is not retried on every write).
+    suspect: BTreeMap<NodeId, Instant>,
     outbox: VecDeque<Transmit<NodeMessage>>,
     events: VecDeque<ClientEvent>,
 }
@@ -97,6 +107,7 @@ impl ModelClient {
             rotation: 0,
             in_flight: BTreeMap::new(),
             retries: BTreeMap::new(),
+            suspect: BTreeMap::new(),
             outbox: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -136,27 +147,40 @@ impl ModelClient {
         });
     }
 
-    /// Any data node other than `avoid`, in turn: where to go when a node is silent.
-    fn next_node(&mut self, avoid: NodeId) -> NodeId {
+    fn is_suspect(&self, node: NodeId, now: Instant) -> bool {
+        self.suspect.get(&node).is_some_and(|until| *until > now)
+    }
+
+    /// The next node of `candidates` in turn that is not suspect (any, if all are).
+    fn pick(&mut self, candidates: &[NodeId], avoid: NodeId, now: Instant) -> Option<NodeId> {
+        let n = candidates.len();
+        for _ in 0..n {
+            self.rotation += 1;
+            let node = candidates[self.rotation % n];
+            if node != avoid && !self.is_suspect(node, now) {
+                return Some(node);
+            }
+        }
+        None
+    }
+
+    /// Any data node other than `avoid`, in turn, preferring ones that answer.
+    fn next_node(&mut self, avoid: NodeId, now: Instant) -> NodeId {
         let nodes: Vec<NodeId> = self
             .topology
             .clusters
             .iter()
             .flat_map(|c| c.nodes.iter().copied())
             .collect();
-        self.rotation += 1;
-        let pick = nodes[self.rotation % nodes.len().max(1)];
-        if pick == avoid && nodes.len() > 1 {
-            self.rotation += 1;
-            return nodes[self.rotation % nodes.len()];
-        }
-        pick
+        self.pick(&nodes, avoid, now)
+            .unwrap_or_else(|| nodes[self.rotation % nodes.len().max(1)])
     }
 
     pub(crate) fn handle_message(&mut self, now: Instant, from: NodeId, msg: NodeMessage) {
         let NodeMessage::Client(ClientMessage::Reply(reply)) = msg else {
             return;
         };
+        self.suspect.remove(&from);
         let Some(f) = self.in_flight.get(&reply.request).cloned() else {
             return; // a late answer to a write already settled
         };
@@ -181,19 +205,33 @@ impl ModelClient {
                     acked_at: now,
                 }));
             }
-            WriteOutcome::Redirect { nodes, .. } => {
-                let to = nodes
-                    .get(self.rotation % nodes.len().max(1))
-                    .copied()
-                    .unwrap_or(from);
-                self.rotation += 1;
-                self.reroute(now, reply.request, to);
-            }
+            WriteOutcome::Redirect { nodes, .. } => match self.pick(&nodes, from, now) {
+                Some(to) => self.reroute(now, reply.request, to),
+                None => {
+                    // Every node of the named cluster timed out lately: its news is stale.
+                    // Ask the redirecting node again shortly; it learns placements first.
+                    let at = now + Duration::from_millis(50);
+                    self.retries.entry(at).or_default().push(reply.request);
+                    if let Some(f) = self.in_flight.get_mut(&reply.request) {
+                        f.deadline = at + self.timeout;
+                    }
+                }
+            },
             WriteOutcome::NotLeader { leader } => {
                 let to = match leader {
-                    Some(l) if l != from => l,
-                    _ => self.next_node(from),
+                    Some(l) if l != from && !self.is_suspect(l, now) => l,
+                    _ => self.next_node(from, now),
                 };
+                self.reroute(now, reply.request, to);
+            }
+            WriteOutcome::RetryLater {
+                reason: RetryReason::Fenced,
+                ..
+            } => {
+                // A fenced node may be cut off from the control group: do not wait on it,
+                // ask elsewhere (any node answers with the placement it knows).
+                self.suspect.insert(from, now + FENCED_FOR);
+                let to = self.next_node(from, now);
                 self.reroute(now, reply.request, to);
             }
             WriteOutcome::RetryLater { retry_after, .. } => {
@@ -242,9 +280,11 @@ impl ModelClient {
             .map(|(r, f)| (*r, f.to))
             .collect();
         for (request, was) in silent {
-            let to = self.next_node(was);
+            self.suspect.insert(was, now + SUSPECT_FOR);
+            let to = self.next_node(was, now);
             self.reroute(now, request, to);
         }
+        self.suspect.retain(|_, until| *until > now);
         while self.running && self.next_send.is_some_and(|t| t <= now) {
             let at = self.next_send.unwrap_or(now);
             self.next_send = Some(at + self.interval);
@@ -258,7 +298,7 @@ impl ModelClient {
                 .route
                 .get(&namespace)
                 .copied()
-                .unwrap_or_else(|| self.next_node(self.id));
+                .unwrap_or_else(|| self.next_node(self.id, now));
             let key = format!("{}-{request}", self.id).into_bytes();
             self.in_flight.insert(
                 request,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use omnirelay_core::consensus::PersistedState;
 use omnirelay_core::failover::{AutoFailoverPolicy, FailoverPolicy, LossReport};
-use omnirelay_core::node::{Group, NodeConfig, NodeEvent, OperatorReply};
+use omnirelay_core::node::{Group, NodeConfig, NodeEvent, NodeMessage, OperatorReply};
 use omnirelay_core::{ClusterId, Instant, NodeId};
 use rand::Rng;
 use serde::Serialize;
@@ -177,15 +177,49 @@ pub fn run(scenario: &Scenario, seed: u64) -> SeedReport {
 
 /// Runs `scenario` with `seed` and hands back the simulation for inspection.
 pub fn run_with_sim(scenario: &Scenario, seed: u64) -> (SeedReport, Simulation<Participant>) {
+    run_observed(scenario, seed, &mut ())
+}
+
+/// Feeds every callback to the run's recorder and to a caller's observer.
+struct Tee<'a> {
+    recorder: Recorder,
+    extra: &'a mut dyn Observer<Participant>,
+}
+
+impl Observer<Participant> for Tee<'_> {
+    fn on_event(&mut self, sim: &mut Simulation<Participant>, node: NodeId, event: &MeshEvent) {
+        self.recorder.on_event(sim, node, event);
+        self.extra.on_event(sim, node, event);
+    }
+
+    fn on_deliver(&mut self, now: Instant, from: NodeId, to: NodeId, msg: &NodeMessage) {
+        self.extra.on_deliver(now, from, to, msg);
+    }
+
+    fn after_step(&mut self, sim: &Simulation<Participant>) {
+        self.extra.after_step(sim);
+    }
+}
+
+/// Runs `scenario` with `seed`, showing `extra` everything the run's own recorder sees (a
+/// replay's trace writer, a debugging probe).
+pub fn run_observed(
+    scenario: &Scenario,
+    seed: u64,
+    extra: &mut dyn Observer<Participant>,
+) -> (SeedReport, Simulation<Participant>) {
     let topology = scenario.layout.topology();
     let mut sim: Simulation<Participant> = Simulation::new(seed, network(scenario.layout));
-    let mut recorder = Recorder::default();
+    let mut tee = Tee {
+        recorder: Recorder::default(),
+        extra,
+    };
     let mut seeds = BTreeMap::new();
     for id in topology.all_nodes() {
         let node_seed: u64 = sim.rng().random();
         seeds.insert(id, node_seed);
         if let Some(c) = topology.cluster_of(id) {
-            recorder.cluster_of.insert(id, c.id.to_string());
+            tee.recorder.cluster_of.insert(id, c.id.to_string());
         }
         // The topology is a constant of the scenario: a failure here is a bug in it.
         if let Ok(node) = SimNode::start(
@@ -211,8 +245,8 @@ pub fn run_with_sim(scenario: &Scenario, seed: u64) -> (SeedReport, Simulation<P
     let mut next_op = 1u64;
     let mut last_started = None;
     for (when, action) in &scenario.actions {
-        sim.run_until(at(*when), &mut recorder);
-        for reply in recorder.replies.values() {
+        sim.run_until(at(*when), &mut tee);
+        for reply in tee.recorder.replies.values() {
             if let OperatorReply::Started(id) = reply {
                 last_started = Some(*id);
             }
@@ -277,11 +311,12 @@ pub fn run_with_sim(scenario: &Scenario, seed: u64) -> (SeedReport, Simulation<P
             Action::Heal => sim.network_mut().heal(),
         }
     }
-    sim.run_until(at(scenario.end), &mut recorder);
+    sim.run_until(at(scenario.end), &mut tee);
 
-    let violations = checker::check(scenario, &sim, &recorder);
+    let violations = checker::check(scenario, &sim, &tee.recorder);
     let moved = omnirelay_core::NamespaceId::new(MOVED).ok();
-    let mut acks_moved: Vec<&Ack> = recorder
+    let mut acks_moved: Vec<&Ack> = tee
+        .recorder
         .acks
         .iter()
         .filter(|a| Some(&a.namespace) == moved.as_ref())
@@ -311,17 +346,18 @@ pub fn run_with_sim(scenario: &Scenario, seed: u64) -> (SeedReport, Simulation<P
         scenario: scenario.name.to_string(),
         seed,
         trace_hash: sim.trace_hex(),
-        acked: recorder.acks.len(),
+        acked: tee.recorder.acks.len(),
         sent: sim
             .machine(CLIENT)
             .and_then(Participant::as_client)
             .map_or(0, ModelClient::sent),
         unavailability_s: gap.as_secs_f64(),
         kill_to_write_s,
-        reported_lost: checker::reported_lost(&sim, &recorder),
-        at_risk_reported: recorder.losses.iter().map(LossReport::known_at_risk).sum(),
-        failovers: recorder.finished.clone(),
-        operator_replies: recorder
+        reported_lost: checker::reported_lost(&sim, &tee.recorder),
+        at_risk_reported: tee.recorder.losses.iter().map(LossReport::known_at_risk).sum(),
+        failovers: tee.recorder.finished.clone(),
+        operator_replies: tee
+            .recorder
             .replies
             .values()
             .map(|r| format!("{r:?}"))

@@ -129,6 +129,8 @@ pub struct Scenario {
     pub kill_at: Option<Duration>,
     /// What the scenario expects of the moved namespace at the end.
     pub expect: Expectation,
+    /// The old active must end with quarantined writes in its state-diff.
+    pub expect_quarantine: bool,
 }
 
 /// What must be true of `ns-0` at the end of a scenario.
@@ -177,6 +179,7 @@ pub fn all() -> Vec<Scenario> {
         measure_from: s(5.0),
         kill_at: None,
         expect: Expectation::ActiveOn(1),
+        expect_quarantine: false,
     };
     let hold_into_b: Vec<(NodeId, NodeId)> = a
         .iter()
@@ -268,6 +271,7 @@ pub fn all() -> Vec<Scenario> {
                 (s(11.0), Action::Heal),
             ],
             expect: Expectation::MovedAwayFrom(0),
+            expect_quarantine: true,
             ..base.clone()
         },
         Scenario {
