@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod config;
 pub mod convert;
+pub mod node;
 pub mod storage;
 pub mod tls;
 pub mod transport;
