@@ -198,11 +198,11 @@ fn segment_bytes<D: Disk>(wal: &Wal<D>) -> u64 {
 }
 
 /// What the writer does when the disk fails: the node must not go on (see module docs).
-pub(crate) type OnFatal = Arc<dyn Fn(Group, &StorageError) + Send + Sync>;
+pub type OnFatal = Arc<dyn Fn(Group, &StorageError) + Send + Sync>;
 
 /// The default fatal handler: log why and exit non-zero, so a supervisor restarts the
 /// node and the next boot's recovery decides what is durable.
-pub(crate) fn exit_on_fatal() -> OnFatal {
+pub fn exit_on_fatal() -> OnFatal {
     Arc::new(|group, error| {
         tracing::error!(?group, %error, "storage failed; exiting so that recovery decides what is durable");
         std::process::exit(70);

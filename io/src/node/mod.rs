@@ -22,7 +22,7 @@ mod peer;
 mod runtime;
 
 pub use clock::NodeClock;
-pub use group_log::RestoreError;
+pub use group_log::{OnFatal, RestoreError, exit_on_fatal};
 pub use handle::{
     ClusterRole, LeadershipChangeKind, LeadershipNotice, MemberStatus, NodeHandle, NodeStatus,
     NodeStopped, ReadResult, WalPosition,

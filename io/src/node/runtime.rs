@@ -53,7 +53,7 @@ pub struct RuntimeOptions {
     /// Inbound peer messages queued before the transport applies backpressure.
     pub inbound_queue: usize,
     /// What a log writer does when the disk fails (default: log and exit the process).
-    pub(crate) on_fatal: OnFatal,
+    pub on_fatal: OnFatal,
 }
 
 impl std::fmt::Debug for RuntimeOptions {
