@@ -16,7 +16,9 @@ use omnirelay_core::node::Group;
 use tokio::sync::mpsc;
 
 use super::handle::WalPosition;
-use crate::storage::{self, Disk, LogEntry, LogStorage, StorageError, Wal, WalConfig};
+use crate::storage::{
+    self, Disk, LogEntry, LogStorage, RecoveryReport, StorageError, Wal, WalConfig,
+};
 
 /// Why a group's log could not be opened or read back. Nothing was started.
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +103,7 @@ pub(crate) struct OpenedLog<D: Disk> {
     pub wal: Wal<D>,
     pub state: PersistedState,
     pub position: WalPosition,
+    pub report: RecoveryReport,
 }
 
 /// Opens `group`'s log on `disk`, logging what recovery repaired, and reads it back as the
@@ -186,6 +189,7 @@ pub(crate) fn open<D: Disk>(
         wal,
         state,
         position,
+        report,
     })
 }
 

@@ -17,7 +17,7 @@ use super::group_log::{self, OnFatal, RestoreError};
 use super::handle::NodeHandle;
 use super::peer::{DEFAULT_PEER_QUEUE, PeerOutbox, TransportService};
 use crate::config::{ConfigError, LoadedConfig};
-use crate::storage::{DiskError, DiskOp, FsDisk, StorageError};
+use crate::storage::{DiskError, DiskOp, FsDisk, RecoveryReport, StorageError};
 use crate::transport::{
     ClientSettings, Dialer, MeshListener, MeshRoutes, Network, ServerSettings, TokioNetwork,
     TransportError,
@@ -91,6 +91,7 @@ pub struct NodeRuntime {
     driver: JoinHandle<Node>,
     server: JoinHandle<Result<(), TransportError>>,
     writers: Vec<std::thread::JoinHandle<()>>,
+    recovery: Vec<(Group, RecoveryReport)>,
 }
 
 impl NodeRuntime {
@@ -121,6 +122,7 @@ impl NodeRuntime {
         let mut restored = Restored::default();
         let mut writers = BTreeMap::new();
         let mut threads = Vec::new();
+        let mut recovery = Vec::new();
         let groups = [
             (Group::Cluster, "cluster", has_cluster),
             (Group::Control, "control", is_control_voter),
@@ -140,6 +142,7 @@ impl NodeRuntime {
                 Group::Cluster => restored.cluster = opened.state,
                 Group::Control => restored.control = opened.state,
             }
+            recovery.push((group, opened.report));
             let position = Arc::new(Mutex::new(opened.position));
             let (requests, thread) = group_log::spawn_writer(
                 group,
@@ -227,6 +230,7 @@ impl NodeRuntime {
             driver: tokio::spawn(driver.run()),
             server,
             writers: threads,
+            recovery,
         })
     }
 
@@ -238,6 +242,11 @@ impl NodeRuntime {
     /// The address the peer transport listens on (resolves port 0).
     pub fn grpc_addr(&self) -> SocketAddr {
         self.grpc_addr
+    }
+
+    /// What opening each log found and repaired (a torn tail cut off, leftovers removed).
+    pub fn recovery(&self) -> &[(Group, RecoveryReport)] {
+        &self.recovery
     }
 
     /// Stops the node: the driver ends (pending API calls get `NodeStopped`), both logs
