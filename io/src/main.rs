@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use omnirelay_io::cli::cert::{self, CertCommand};
 use omnirelay_io::cli::config::{self as config_cli, ConfigCommand};
+use omnirelay_io::cli::node::{self as node_cli, NodeArgs};
 
 /// OmniRelay Mesh: multi-cluster replication and failover.
 #[derive(Debug, Parser)]
@@ -22,6 +23,9 @@ enum Command {
     /// Check a node configuration file, or print a complete example.
     #[command(subcommand, after_help = config_cli::EXIT_CODES_HELP)]
     Config(ConfigCommand),
+    /// Run one node of the mesh until SIGTERM or ctrl-c.
+    #[command(after_help = node_cli::EXIT_CODES_HELP)]
+    Node(NodeArgs),
 }
 
 fn main() -> ExitCode {
@@ -30,6 +34,7 @@ fn main() -> ExitCode {
         Command::Cert(command) => cert::run(command).map_err(anyhow::Error::from),
         // Its own exit codes: 2 means "fix the configuration".
         Command::Config(command) => return config_cli::run(command),
+        Command::Node(args) => return node_cli::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -20,6 +20,7 @@ mod handle;
 mod outbox;
 mod peer;
 mod runtime;
+mod stderr_log;
 
 pub use clock::NodeClock;
 pub use group_log::{OnFatal, RestoreError, exit_on_fatal};
@@ -30,3 +31,4 @@ pub use handle::{
 pub use outbox::Outbox;
 pub use peer::{DEFAULT_PEER_QUEUE, PeerOutbox, TransportService};
 pub use runtime::{NodeRuntime, RuntimeOptions, StartError};
+pub use stderr_log::StderrLog;
