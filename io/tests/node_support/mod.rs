@@ -253,3 +253,16 @@ pub async fn write_accepted(cluster: &[NodeHandle], w: ClientWrite) -> WriteOutc
     })
     .await
 }
+
+impl TestMesh {
+    /// Node `id`'s TLS material, as written to the fixture's `tls/` directory.
+    pub fn material(&self, id: u64) -> omnirelay_io::tls::TlsMaterial {
+        let tls = self.dir.path().join("tls");
+        omnirelay_io::tls::TlsMaterial::load(
+            &tls.join("ca.pem"),
+            &tls.join(format!("n{id}.pem")),
+            &tls.join(format!("n{id}.key")),
+        )
+        .expect("load material")
+    }
+}
