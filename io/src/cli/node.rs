@@ -62,6 +62,9 @@ pub fn run(args: NodeArgs) -> ExitCode {
         }
     };
     runtime.block_on(async move {
+        // Handlers first: a SIGTERM that arrives while the node starts must stop it
+        // gracefully too, not kill it with the default action.
+        let stop = stop_signal();
         let node = match NodeRuntime::start(loaded).await {
             Ok(node) => node,
             Err(StartError::Config(problem)) => {
@@ -73,31 +76,37 @@ pub fn run(args: NodeArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        wait_for_stop_signal().await;
+        stop.await;
         tracing::info!("stop requested; flushing logs");
         node.shutdown().await;
         ExitCode::SUCCESS
     })
 }
 
-async fn wait_for_stop_signal() {
+/// Registers the SIGTERM and ctrl-c handlers now; the returned future completes on either.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    // `ctrl_c` registers its handler on first poll: poll it once now.
+    let mut ctrl_c = Box::pin(tokio::signal::ctrl_c());
+    let _ = futures_poll_once(ctrl_c.as_mut());
+    async move {
+        #[cfg(unix)]
+        if let Some(mut term) = term {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = ctrl_c => {}
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+            return;
         }
+        let _ = ctrl_c.await;
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
+}
+
+/// Polls `f` once with a no-op waker (to make it register what it waits for).
+fn futures_poll_once<F: std::future::Future>(
+    f: std::pin::Pin<&mut F>,
+) -> std::task::Poll<F::Output> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    f.poll(&mut cx)
 }
