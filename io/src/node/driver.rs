@@ -21,6 +21,9 @@ use super::handle::{
 };
 use super::outbox::Outbox;
 
+/// Most inputs of one source handled per wake-up before the others get their turn.
+const ROUND: usize = 256;
+
 /// A message from a peer, already authenticated and decoded.
 #[derive(Debug)]
 pub(crate) struct Inbound {
@@ -108,8 +111,9 @@ impl Driver {
                     None => std::future::pending().await,
                 }
             };
-            // Biased: shutdown first; fsync completions before new work so acknowledgements
-            // are never starved; the timer is also checked after every input below.
+            // Biased: shutdown first, then fsync completions so acknowledgements are never
+            // starved. Whatever woke the task, every source is then drained a bounded amount
+            // (below), so a busy peer cannot starve the API or the timer.
             tokio::select! {
                 biased;
                 changed = self.shutdown.changed() => {
@@ -129,6 +133,8 @@ impl Driver {
                 () = timer => {}
                 else => break,
             }
+            self.drain();
+            self.drain_ready();
             let now = self.clock.now();
             if self.node.poll_timeout().is_some_and(|t| t <= now) {
                 self.node.handle_timeout(now);
@@ -137,6 +143,31 @@ impl Driver {
         }
         tracing::info!(node = %self.node.id(), "driver stopped");
         self.node
+    }
+
+    /// Handles what else is already queued, at most a round's worth of each source, so one
+    /// wake-up serves everyone; outputs are drained after each input, as `Node` documents.
+    fn drain_ready(&mut self) {
+        while let Ok((group, id)) = self.persisted.try_recv() {
+            let now = self.clock.now();
+            self.node.handle_persisted(now, group, id);
+            self.drain();
+        }
+        for _ in 0..ROUND {
+            let Ok(inbound) = self.inbound.try_recv() else {
+                break;
+            };
+            let now = self.clock.now();
+            self.node.handle_message(now, inbound.from, inbound.message);
+            self.drain();
+        }
+        for _ in 0..ROUND {
+            let Ok(command) = self.commands.try_recv() else {
+                break;
+            };
+            self.on_command(command);
+            self.drain();
+        }
     }
 
     fn on_command(&mut self, command: Command) {
