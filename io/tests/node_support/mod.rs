@@ -309,3 +309,66 @@ impl TestMesh {
         .expect("load material")
     }
 }
+
+/// Every group log of every node on simulated disks, kept here across restarts.
+#[derive(Default)]
+pub struct SimDisks {
+    pub disks: std::sync::Mutex<
+        BTreeMap<(u64, omnirelay_core::node::Group), omnirelay_io::storage::SimDisk>,
+    >,
+}
+
+impl SimDisks {
+    /// The disk of `id`'s `group` (created on first use, seeded by node and group).
+    pub fn disk(
+        &self,
+        id: u64,
+        group: omnirelay_core::node::Group,
+        dir: &std::path::Path,
+    ) -> omnirelay_io::storage::SimDisk {
+        use rand::SeedableRng;
+        let mut disks = self.disks.lock().unwrap();
+        disks
+            .entry((id, group))
+            .or_insert_with(|| {
+                let seed = id * 2 + u64::from(group == omnirelay_core::node::Group::Control);
+                omnirelay_io::storage::SimDisk::new(
+                    dir,
+                    rand_chacha::ChaCha8Rng::seed_from_u64(seed),
+                )
+            })
+            .clone()
+    }
+
+    /// Crashes every disk of node `id`: unsynced writes are kept only as a random prefix,
+    /// the last one possibly torn.
+    pub fn crash(&self, id: u64) {
+        for ((node, _), disk) in self.disks.lock().unwrap().iter_mut() {
+            if *node == id {
+                disk.crash(omnirelay_io::storage::CrashMode::KeepRandomPrefix);
+            }
+        }
+    }
+}
+
+impl TestMesh {
+    /// Starts node `id` with its logs on `disks`, writers as tasks, a pinned clock, and a
+    /// storage failure logged instead of ending the test process.
+    pub async fn start_simulated(&self, id: u64, disks: &std::sync::Arc<SimDisks>) -> NodeRuntime {
+        let options = RuntimeOptions {
+            seed: Some(id),
+            writer: omnirelay_io::node::WriterMode::Task,
+            clock_anchor_unix_nanos: Some(1_767_225_600_000_000_000),
+            on_fatal: std::sync::Arc::new(|group, error| {
+                eprintln!("storage failed in {group:?}: {error}");
+            }),
+            ..RuntimeOptions::default()
+        };
+        let disks = std::sync::Arc::clone(disks);
+        NodeRuntime::start_with_disks(TokioNetwork, self.loaded(id), options, move |group, dir| {
+            Ok(disks.disk(id, group, dir))
+        })
+        .await
+        .unwrap_or_else(|e| panic!("start n{id}: {e}"))
+    }
+}
