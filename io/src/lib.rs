@@ -6,6 +6,7 @@ pub mod config;
 pub mod control;
 pub mod convert;
 pub mod metrics;
+pub mod node;
 pub mod storage;
 pub mod tls;
 pub mod transport;

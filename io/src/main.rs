@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use omnirelay_io::cli::cert::{self, CertCommand};
 use omnirelay_io::cli::config::{self as config_cli, ConfigCommand};
 use omnirelay_io::cli::mesh::{self, MeshArgs};
+use omnirelay_io::cli::node::{self as node_cli, NodeArgs};
 
 /// OmniRelay Mesh: multi-cluster replication and failover.
 #[derive(Debug, Parser)]
@@ -23,6 +24,9 @@ enum Command {
     /// Check a node configuration file, or print a complete example.
     #[command(subcommand, after_help = config_cli::EXIT_CODES_HELP)]
     Config(ConfigCommand),
+    /// Run one node of the mesh until SIGTERM or ctrl-c.
+    #[command(after_help = node_cli::EXIT_CODES_HELP)]
+    Node(NodeArgs),
     /// Operate the mesh through a node's control API.
     #[command(after_help = mesh::EXIT_CODES_HELP)]
     Mesh(MeshArgs),
@@ -34,6 +38,7 @@ fn main() -> ExitCode {
         Command::Cert(command) => cert::run(command).map_err(anyhow::Error::from),
         // Its own exit codes: 2 means "fix the configuration".
         Command::Config(command) => return config_cli::run(command),
+        Command::Node(args) => return node_cli::run(args),
         // Its own exit codes: 1 refused, 2 usage, 3 unreachable.
         Command::Mesh(args) => return mesh::run(args),
     };

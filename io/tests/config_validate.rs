@@ -558,3 +558,139 @@ fn a_replication_batch_must_fit_in_one_grpc_message() {
         "exceeds the gRPC message limit",
     );
 }
+
+/// The example with its commented `[mesh]` section switched on.
+fn example_with_mesh() -> String {
+    let (head, mesh) = EXAMPLE
+        .split_once("# [mesh]")
+        .expect("the example documents [mesh]");
+    let mesh: String = format!("# [mesh]{mesh}")
+        .lines()
+        .map(|l| l.strip_prefix("# ").unwrap_or(l))
+        .filter(|l| !l.starts_with('#') && !l.starts_with("Every ") && !l.starts_with("cluster's"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    format!("{head}\n{mesh}\n")
+}
+
+#[test]
+fn the_example_mesh_validates_and_maps_to_the_core_topology() {
+    let fx = Fixture::new();
+    let config = loaded(fx.load(&example_with_mesh(), &[])).config;
+    let mesh = config.mesh.as_ref().expect("[mesh] read");
+    assert_eq!(mesh.clusters.len(), 2);
+    assert_eq!(mesh.witnesses.len(), 1);
+    let core = config.core_config().expect("maps to core");
+    assert_eq!(core.id, NodeId(1));
+    let topology = &core.topology;
+    assert_eq!(topology.failover_version_increment, 10);
+    assert_eq!(topology.control_voters, mesh.control_voters);
+    assert_eq!(topology.witnesses.len(), 1);
+    let east = topology
+        .cluster(&omnirelay_core::ClusterId::new("us-east").unwrap())
+        .expect("us-east");
+    assert_eq!(east.nodes, vec![NodeId(1), NodeId(2), NodeId(3)]);
+    assert_eq!(east.endpoints[0], "http://10.0.0.1:8080");
+    assert_eq!(east.initial_failover_version, 1);
+    assert_eq!(core.cluster_election.min(), Duration::from_millis(150));
+}
+
+#[test]
+fn a_mesh_without_a_mesh_section_is_refused_by_the_node_naming_the_key() {
+    let fx = Fixture::new();
+    let config = loaded(fx.load(EXAMPLE, &[])).config;
+    let problem = config.core_config().expect_err("a node needs [mesh]");
+    assert!(
+        problem.to_string().starts_with("mesh: missing"),
+        "{problem}"
+    );
+}
+
+#[test]
+fn mesh_problems_are_all_reported_naming_their_keys() {
+    let fx = Fixture::new();
+    let text = example_with_mesh()
+        .replace("active = \"us-east\"", "active = \"mars\"")
+        .replace(
+            "{ id = \"n5\", grpc = \"10.1.0.2:7001\"",
+            "{ id = \"n4\", grpc = \"10.1.0.2:7001\"",
+        )
+        .replace(
+            "initial_failover_version = 2",
+            "initial_failover_version = 1",
+        )
+        .replace(
+            "control_voters = [\"n1\", \"n4\", \"n7\"]",
+            "control_voters = [\"n1\", \"n9\"]",
+        )
+        .replace(
+            "{ id = \"n3\", grpc = \"10.0.0.3:7001\", http = \"10.0.0.3:8080\" }",
+            "{ id = \"n3\", grpc = \"10.0.0.3:7001\", http = \"10.0.0.3:8080\", zone = \"b\" }",
+        );
+    let result = fx.load(&text, &[]);
+    assert_problem(&result, "mesh.clusters[0].nodes[2].zone", "unknown key");
+    let result = fx.load(&text.replace(", zone = \"b\"", ""), &[]);
+    assert_problem(
+        &result,
+        "mesh.namespaces[0].active",
+        "mars is not a cluster",
+    );
+    assert_problem(&result, "mesh.clusters[1].nodes[1].id", "n4 appears twice");
+    assert_problem(
+        &result,
+        "mesh.clusters[1].initial_failover_version",
+        "also mesh.clusters[0]",
+    );
+    assert_problem(&result, "mesh.control_voters[1]", "n9 is neither");
+}
+
+#[test]
+fn this_node_must_be_in_the_mesh_where_its_node_section_says() {
+    let fx = Fixture::new();
+    let moved = example_with_mesh().replacen(
+        "{ id = \"n1\", grpc = \"10.0.0.1:7001\", http = \"10.0.0.1:8080\" },",
+        "",
+        1,
+    );
+    let result = fx.load(&moved, &[]);
+    assert_problem(&result, "node.id", "n1 is not a node of any cluster");
+    let renamed = example_with_mesh()
+        .replace("id = \"us-east\"", "id = \"us-east-2\"")
+        .replace("active = \"us-east\"", "active = \"us-east-2\"");
+    assert_problem(
+        &fx.load(&renamed, &[]),
+        "node.cluster",
+        "in cluster us-east-2",
+    );
+    let other_voters = example_with_mesh().replace(
+        "{ id = \"n3\", grpc = \"10.0.0.3:7001\", http",
+        "{ id = \"n8\", grpc = \"10.0.0.3:7001\", http",
+    );
+    assert_problem(
+        &fx.load(&other_voters, &[]),
+        "consensus.voters",
+        "mesh.clusters gives cluster us-east the nodes n1, n2, n8",
+    );
+}
+
+#[test]
+fn mesh_lists_can_be_overridden_from_the_environment_except_clusters() {
+    let fx = Fixture::new();
+    let config = loaded(fx.load(
+        &example_with_mesh(),
+        &[
+            (
+                "OMNIRELAY_MESH_NAMESPACES",
+                "orders=eu-west,billing=us-east",
+            ),
+            ("OMNIRELAY_MESH_CONTROL_VOTERS", "n1,n2,n4"),
+        ],
+    ))
+    .config;
+    let mesh = config.mesh.expect("[mesh]");
+    assert_eq!(mesh.namespaces.len(), 2);
+    assert_eq!(mesh.namespaces[0].1.as_str(), "eu-west");
+    assert_eq!(mesh.control_voters, vec![NodeId(1), NodeId(2), NodeId(4)]);
+    let result = fx.load(&example_with_mesh(), &[("OMNIRELAY_MESH_CLUSTERS", "x")]);
+    assert_problem(&result, "OMNIRELAY_MESH_CLUSTERS", "set it in the file");
+}

@@ -71,7 +71,9 @@ pub enum ControllerOutput {
 }
 
 /// Why an operator call on an existing failover was refused. Nothing changed.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, thiserror::Error, serde::Serialize, serde::Deserialize,
+)]
 pub enum FailoverError {
     /// No failover has that id.
     #[error("unknown failover {0}")]

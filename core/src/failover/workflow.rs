@@ -19,7 +19,7 @@ impl fmt::Display for FailoverId {
 }
 
 /// Which workflow a request runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum FailoverKind {
     /// Drain, catch up, promote: loses nothing.
     Planned,
@@ -43,7 +43,7 @@ impl FailoverKind {
 }
 
 /// A request to move a namespace's active role.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct FailoverRequest {
     /// The namespace.
     pub namespace: NamespaceId,
@@ -90,7 +90,9 @@ impl Default for FailoverPolicy {
 }
 
 /// Where a failover is. `Done`, `Aborted` and `RolledBack` are terminal.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum FailoverStep {
     /// Checks are running.
     Preflight,
@@ -167,7 +169,9 @@ pub enum MigrationState {
 }
 
 /// Why preflight refused a failover. Nothing changed.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, thiserror::Error, serde::Serialize, serde::Deserialize,
+)]
 pub enum PreflightRefusal {
     /// The namespace is not in the registry.
     #[error("unknown namespace {0}")]
@@ -244,7 +248,7 @@ pub enum PreflightRefusal {
 
 /// The writes an emergency failover may lose: the old active's `origin_seq`s from
 /// `first_seq` on (through `last_seq` when known) at its superseded failover version.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct LossReport {
     /// The superseded active cluster.
     pub old_active: ClusterId,
@@ -268,7 +272,7 @@ impl LossReport {
 }
 
 /// One failover as the controller tracks it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Failover {
     /// Its id.
     pub id: FailoverId,

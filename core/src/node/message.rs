@@ -245,7 +245,7 @@ pub enum ClientMessage {
 }
 
 /// An operator's request, served by the control group's leader.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum OperatorRequest {
     /// Start a failover, or with `dry_run` only run its preflight.
     Failover {
@@ -278,7 +278,7 @@ pub enum OperatorRequest {
 }
 
 /// The control leader's answer to an operator.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum OperatorReply {
     /// The failover started.
     Started(FailoverId),

@@ -3,3 +3,4 @@
 pub mod cert;
 pub mod config;
 pub mod mesh;
+pub mod node;

@@ -92,7 +92,29 @@ fn typed(kind: Kind, text: &str) -> Result<Value, String> {
             })
             .collect::<Result<Vec<_>, String>>()
             .map(Value::Array),
+        Kind::NodeIdList => Ok(Value::Array(
+            list(text).map(|s| Value::String(s.to_owned())).collect(),
+        )),
+        Kind::Witnesses => pairs(text, "id", "grpc"),
+        Kind::Namespaces => pairs(text, "name", "active"),
+        Kind::Clusters => Err("mesh.clusters holds nested tables: set it in the file".into()),
     }
+}
+
+/// `a=b,c=d` as a list of `{ left = a, right = b }` tables.
+fn pairs(text: &str, left: &str, right: &str) -> Result<Value, String> {
+    list(text)
+        .map(|entry| {
+            let (l, r) = entry
+                .split_once('=')
+                .ok_or_else(|| format!("expected {left}={right}, got {entry:?}"))?;
+            let mut table = Table::new();
+            table.insert(left.into(), Value::String(l.trim().to_owned()));
+            table.insert(right.into(), Value::String(r.trim().to_owned()));
+            Ok(Value::Table(table))
+        })
+        .collect::<Result<Vec<_>, String>>()
+        .map(Value::Array)
 }
 
 /// Comma-separated items; an empty string is an empty list.

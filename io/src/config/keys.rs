@@ -21,6 +21,14 @@ pub(crate) enum Kind {
     TextList,
     /// `consensus.voters`; from the environment, `n1=host:port,n2=host:port`.
     Voters,
+    /// A list of node ids; from the environment, comma-separated.
+    NodeIdList,
+    /// `mesh.witnesses`; from the environment, `w1=host:port,w2=host:port`.
+    Witnesses,
+    /// `mesh.namespaces`; from the environment, `orders=us-east,billing=eu-west`.
+    Namespaces,
+    /// `mesh.clusters`: nested tables, settable only in the file.
+    Clusters,
 }
 
 /// One section of the file and its keys.
@@ -30,7 +38,9 @@ pub(crate) struct Section {
     pub keys: &'static [(&'static str, Kind)],
 }
 
-use Kind::{Boolean, Integer, NodeId, Text, TextList, Voters};
+use Kind::{
+    Boolean, Clusters, Integer, Namespaces, NodeId, NodeIdList, Text, TextList, Voters, Witnesses,
+};
 
 /// The schema, in the order the example file presents it.
 pub(crate) const SECTIONS: &[Section] = &[
@@ -128,7 +138,35 @@ pub(crate) const SECTIONS: &[Section] = &[
         name: "api",
         keys: &[("max_body_bytes", Integer), ("max_payload_bytes", Integer)],
     },
+    Section {
+        name: "mesh",
+        keys: &[
+            ("failover_version_increment", Integer),
+            ("clusters", Clusters),
+            ("witnesses", Witnesses),
+            ("control_voters", NodeIdList),
+            ("namespaces", Namespaces),
+        ],
+    },
 ];
+
+/// The keys of one `mesh.clusters` entry.
+pub(crate) const MESH_CLUSTER_KEYS: &[&str] = &[
+    "id",
+    "region",
+    "priority",
+    "initial_failover_version",
+    "nodes",
+];
+
+/// The keys of one `mesh.clusters[i].nodes` entry.
+pub(crate) const MESH_NODE_KEYS: &[&str] = &["id", "grpc", "http"];
+
+/// The keys of one `mesh.witnesses` entry.
+pub(crate) const MESH_WITNESS_KEYS: &[&str] = &["id", "grpc"];
+
+/// The keys of one `mesh.namespaces` entry.
+pub(crate) const MESH_NAMESPACE_KEYS: &[&str] = &["name", "active"];
 
 /// The keys of one `consensus.voters` entry.
 pub(crate) const VOTER_KEYS: &[&str] = &["id", "grpc"];
@@ -175,22 +213,55 @@ pub(crate) fn unknown_keys(table: &Table) -> Vec<ConfigError> {
                     key: format!("{name}.{key}"),
                     expected: section.expected(),
                 });
-            } else if let (Some(Kind::Voters), Value::Array(voters)) = (section.kind(key), value) {
-                for (i, voter) in voters.iter().enumerate() {
-                    let Value::Table(fields) = voter else {
-                        continue;
-                    };
-                    for field in fields.keys().filter(|f| !VOTER_KEYS.iter().any(|k| k == f)) {
-                        problems.push(ConfigError::UnknownKey {
-                            key: format!("{name}.{key}[{i}].{field}"),
-                            expected: join(VOTER_KEYS.iter().copied()),
-                        });
+            } else if let Value::Array(entries) = value {
+                let path = format!("{name}.{key}");
+                match section.kind(key) {
+                    Some(Kind::Voters) => {
+                        unknown_in_entries(&path, entries, VOTER_KEYS, &mut problems)
                     }
+                    Some(Kind::Witnesses) => {
+                        unknown_in_entries(&path, entries, MESH_WITNESS_KEYS, &mut problems);
+                    }
+                    Some(Kind::Namespaces) => {
+                        unknown_in_entries(&path, entries, MESH_NAMESPACE_KEYS, &mut problems);
+                    }
+                    Some(Kind::Clusters) => {
+                        unknown_in_entries(&path, entries, MESH_CLUSTER_KEYS, &mut problems);
+                        for (i, cluster) in entries.iter().enumerate() {
+                            if let Some(Value::Array(nodes)) =
+                                cluster.as_table().and_then(|c| c.get("nodes"))
+                            {
+                                let path = format!("{path}[{i}].nodes");
+                                unknown_in_entries(&path, nodes, MESH_NODE_KEYS, &mut problems);
+                            }
+                        }
+                    }
+                    _ => {}
                 }
             }
         }
     }
     problems
+}
+
+/// Unknown fields of each table in `entries` (a list of `{ ... }` entries at `path`).
+fn unknown_in_entries(
+    path: &str,
+    entries: &[Value],
+    known: &[&str],
+    problems: &mut Vec<ConfigError>,
+) {
+    for (i, entry) in entries.iter().enumerate() {
+        let Value::Table(fields) = entry else {
+            continue;
+        };
+        for field in fields.keys().filter(|f| !known.iter().any(|k| k == f)) {
+            problems.push(ConfigError::UnknownKey {
+                key: format!("{path}[{i}].{field}"),
+                expected: join(known.iter().copied()),
+            });
+        }
+    }
 }
 
 #[cfg(test)]
@@ -255,6 +326,29 @@ mod tests {
             auto_failover: RawAutoFailover::default(),
             storage: RawStorage::default(),
             api: RawApi::default(),
+            mesh: Some(RawMesh {
+                failover_version_increment: 10,
+                clusters: vec![RawMeshCluster {
+                    id: "c".into(),
+                    region: "r".into(),
+                    priority: 1,
+                    initial_failover_version: 1,
+                    nodes: vec![RawMeshNode {
+                        id: RawNodeId("n1".into()),
+                        grpc: "a".into(),
+                        http: "a".into(),
+                    }],
+                }],
+                witnesses: vec![RawMeshWitness {
+                    id: RawNodeId("w".into()),
+                    grpc: "a".into(),
+                }],
+                control_voters: vec![RawNodeId("n1".into())],
+                namespaces: vec![RawMeshNamespace {
+                    name: "ns".into(),
+                    active: "c".into(),
+                }],
+            }),
         }
     }
 

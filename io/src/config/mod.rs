@@ -23,6 +23,7 @@ mod address;
 mod env;
 mod error;
 mod keys;
+mod mesh;
 mod node;
 mod raw;
 mod validate;
@@ -36,6 +37,7 @@ use toml::{Table, Value};
 pub use address::HostPort;
 pub use env::ENV_PREFIX;
 pub use error::{ConfigError, ConfigErrors};
+pub use mesh::{MeshCluster, MeshNode, MeshSettings, MeshWitness};
 pub use node::{
     ApiLimits, ConsensusSettings, GossipProfile, GossipSettings, ListenSettings, NodeConfig,
     NodeSettings, ReplicationSettings, Summary, TlsFiles,
@@ -134,6 +136,9 @@ fn typed(mut table: Table, problems: &mut Vec<ConfigError>) -> raw::RawConfig {
     section!(auto_failover);
     section!(storage);
     section!(api);
+    if let Some(value) = table.remove("mesh") {
+        config.mesh = typed_section("mesh", value, problems);
+    }
     config
 }
 

@@ -38,6 +38,9 @@ pub struct NodeConfig {
     pub storage: WalConfig,
     /// `[api]`: client API limits.
     pub api: ApiLimits,
+    /// `[mesh]`: the whole topology (absent in files that only configure the parts; a
+    /// running node requires it, see [`NodeConfig::core_config`]).
+    pub mesh: Option<super::mesh::MeshSettings>,
 }
 
 /// `[node]`.

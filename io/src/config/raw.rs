@@ -295,4 +295,64 @@ pub(crate) struct RawConfig {
     pub auto_failover: RawAutoFailover,
     pub storage: RawStorage,
     pub api: RawApi,
+    /// Absent in files written before the node runtime; `omnirelay node` requires it.
+    pub mesh: Option<RawMesh>,
+}
+
+/// `[mesh]`: the whole topology, the same on every node. Nested tables do not deny
+/// unknown fields: `keys::unknown_keys` reports them all with their full paths first.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub(crate) struct RawMesh {
+    pub failover_version_increment: u64,
+    pub clusters: Vec<RawMeshCluster>,
+    pub witnesses: Vec<RawMeshWitness>,
+    pub control_voters: Vec<RawNodeId>,
+    pub namespaces: Vec<RawMeshNamespace>,
+}
+
+impl Default for RawMesh {
+    fn default() -> Self {
+        RawMesh {
+            // Temporal's example increment: room for nine clusters' initial versions.
+            failover_version_increment: 10,
+            clusters: Vec::new(),
+            witnesses: Vec::new(),
+            control_voters: Vec::new(),
+            namespaces: Vec::new(),
+        }
+    }
+}
+
+/// One entry of `mesh.clusters`.
+#[derive(Debug, Deserialize, Serialize)]
+pub(crate) struct RawMeshCluster {
+    pub id: String,
+    pub region: String,
+    #[serde(default)]
+    pub priority: u32,
+    pub initial_failover_version: u64,
+    pub nodes: Vec<RawMeshNode>,
+}
+
+/// One entry of `mesh.clusters[i].nodes`.
+#[derive(Debug, Deserialize, Serialize)]
+pub(crate) struct RawMeshNode {
+    pub id: RawNodeId,
+    pub grpc: String,
+    pub http: String,
+}
+
+/// One entry of `mesh.witnesses`.
+#[derive(Debug, Deserialize, Serialize)]
+pub(crate) struct RawMeshWitness {
+    pub id: RawNodeId,
+    pub grpc: String,
+}
+
+/// One entry of `mesh.namespaces`.
+#[derive(Debug, Deserialize, Serialize)]
+pub(crate) struct RawMeshNamespace {
+    pub name: String,
+    pub active: String,
 }

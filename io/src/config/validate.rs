@@ -103,6 +103,7 @@ pub(crate) fn validate(
     let auto_failover = auto_failover(&mut c, raw);
     let storage = storage(&mut c, raw);
     let api = api(&mut c, raw);
+    let mesh = super::mesh::validate(raw, &mut c.problems);
     let material = tls_files
         .as_ref()
         .and_then(|files| tls(&mut c, node.as_ref(), files));
@@ -123,8 +124,8 @@ pub(crate) fn validate(
             Some(consensus),
             Some(replication),
             Some(material),
-        ) if c.problems.is_empty() => Ok((
-            NodeConfig {
+        ) if c.problems.is_empty() => {
+            let config = NodeConfig {
                 node,
                 listen,
                 tls,
@@ -135,9 +136,16 @@ pub(crate) fn validate(
                 auto_failover,
                 storage,
                 api,
-            },
-            material,
-        )),
+                mesh,
+            };
+            // The same mapping the node runs at start, so validate refuses what it would.
+            if config.mesh.is_some()
+                && let Err(problem) = config.core_config()
+            {
+                return Err(vec![problem]);
+            }
+            Ok((config, material))
+        }
         _ => Err(c.problems),
     }
 }

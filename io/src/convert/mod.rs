@@ -17,6 +17,7 @@ mod error;
 pub mod failover;
 mod fields;
 pub mod gossip;
+pub mod node;
 pub mod registry;
 pub mod replication;
 
