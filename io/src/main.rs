@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use omnirelay_io::cli::cert::{self, CertCommand};
 use omnirelay_io::cli::config::{self as config_cli, ConfigCommand};
+use omnirelay_io::cli::mesh::{self, MeshArgs};
 use omnirelay_io::cli::node::{self as node_cli, NodeArgs};
 
 /// OmniRelay Mesh: multi-cluster replication and failover.
@@ -26,6 +27,9 @@ enum Command {
     /// Run one node of the mesh until SIGTERM or ctrl-c.
     #[command(after_help = node_cli::EXIT_CODES_HELP)]
     Node(NodeArgs),
+    /// Operate the mesh through a node's control API.
+    #[command(after_help = mesh::EXIT_CODES_HELP)]
+    Mesh(MeshArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +39,8 @@ fn main() -> ExitCode {
         // Its own exit codes: 2 means "fix the configuration".
         Command::Config(command) => return config_cli::run(command),
         Command::Node(args) => return node_cli::run(args),
+        // Its own exit codes: 1 refused, 2 usage, 3 unreachable.
+        Command::Mesh(args) => return mesh::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

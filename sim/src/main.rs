@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use omnirelay_sim::consensus::cli::{ElectionArgs, election};
 use omnirelay_sim::gossip::cli::{GossipArgs, render};
 use omnirelay_sim::gossip::experiment;
+use omnirelay_sim::mesh::cli::{MeshArgs, mesh};
 
 /// Seeded, replayable simulations of OmniRelay Mesh.
 #[derive(Debug, Parser)]
@@ -22,6 +23,8 @@ enum Command {
     Gossip(GossipArgs),
     /// Raft Figure 16: time to elect a new leader after the leader crashes.
     Election(ElectionArgs),
+    /// The whole mesh (3 clusters x 3 nodes + witness) through failover scenarios.
+    Mesh(MeshArgs),
 }
 
 fn gossip(args: GossipArgs) -> Result<(), String> {
@@ -48,5 +51,6 @@ fn main() -> ExitCode {
             }
         },
         Command::Election(args) => election(&args),
+        Command::Mesh(args) => mesh(&args),
     }
 }

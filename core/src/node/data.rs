@@ -89,6 +89,11 @@ impl ClusterData {
         self.by_origin.get(origin)?.get(index)
     }
 
+    /// Whether `origin`'s event `origin_seq` was quarantined here instead of applied.
+    pub fn is_quarantined(&self, origin: &ClusterId, origin_seq: u64) -> bool {
+        self.quarantined.contains(&(origin.clone(), origin_seq))
+    }
+
     /// Events of `origin` from `from_seq` on, at most `limit` (for streams).
     pub fn events_from(&self, origin: &ClusterId, from_seq: u64, limit: usize) -> &[Arc<Event>] {
         let Some(events) = self.by_origin.get(origin) else {

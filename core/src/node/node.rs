@@ -351,6 +351,20 @@ impl Node {
             .collect()
     }
 
+    /// A one-line view of the replication streams this node runs (leader) and what it has
+    /// proposed from others, for debugging a stalled stream.
+    pub fn describe_streams(&self) -> String {
+        let Some(d) = self.data.as_ref() else {
+            return String::new();
+        };
+        let streams: Vec<String> = d
+            .streams
+            .iter()
+            .map(|(target, s)| format!("{target}: {}", s.describe()))
+            .collect();
+        format!("proposed {} | {}", d.proposed, streams.join(" | "))
+    }
+
     /// Inputs the node dropped, by reason.
     pub fn drops(&self) -> &BTreeMap<NodeDrop, u64> {
         &self.drops

@@ -20,6 +20,8 @@ pub(crate) struct Stream {
     /// where the target stands (a new leader probes instead of resending everything).
     next: std::collections::BTreeMap<ClusterId, u64>,
     synced: bool,
+    /// When the target last applied more of each origin we stream (or we rewound it).
+    progress: std::collections::BTreeMap<ClusterId, Instant>,
     last_progress: Instant,
     leader: Option<NodeId>,
     rotation: usize,
@@ -31,6 +33,7 @@ impl Stream {
             acked: ClusterVersionVector::new(),
             next: std::collections::BTreeMap::new(),
             synced: false,
+            progress: std::collections::BTreeMap::new(),
             last_progress: now,
             leader: None,
             rotation: 0,
@@ -50,6 +53,13 @@ impl Stream {
                 std::time::Duration::ZERO
             },
         }
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "acked {} next {:?} synced {} leader {:?} rotation {}",
+            self.acked, self.next, self.synced, self.leader, self.rotation
+        )
     }
 
     fn rewind(&mut self) {
@@ -75,9 +85,14 @@ impl Node {
                 else {
                     return self.count_drop(NodeDrop::NotForThisNode);
                 };
-                if !stream.acked.dominates(&vv) || !stream.synced {
-                    stream.last_progress = now;
+                // Progress is judged per origin: the target's own writes, or another
+                // cluster's relay of some origin, say nothing about what we stream.
+                for (origin, seq) in vv.iter() {
+                    if *origin != cluster && seq > stream.acked.get(origin) {
+                        stream.progress.insert(origin.clone(), now);
+                    }
                 }
+                stream.last_progress = now;
                 stream.acked.merge(&vv);
                 stream.leader = Some(from);
                 stream.synced = true;
@@ -176,15 +191,27 @@ impl Node {
                 out.push((to, Vec::new()));
                 continue;
             }
-            let unacked = origins.iter().any(|o| {
-                stream
+            // An origin sent ahead whose acknowledgement has not moved for `retry`: what we
+            // sent was lost (or refused as a gap), so send again from the acknowledgement.
+            let mut stalled = false;
+            for origin in &origins {
+                let ahead = stream
                     .next
-                    .get(o)
-                    .is_some_and(|n| *n > stream.acked.get(o) + 1)
-            });
-            if unacked && now.saturating_duration_since(stream.last_progress) >= retry {
-                stream.rewind();
-                stream.last_progress = now;
+                    .get(origin)
+                    .is_some_and(|n| *n > stream.acked.get(origin) + 1);
+                let since = stream
+                    .progress
+                    .get(origin)
+                    .copied()
+                    .unwrap_or(stream.last_progress);
+                if ahead && now.saturating_duration_since(since) >= retry {
+                    stream.next.remove(origin);
+                    stream.progress.insert(origin.clone(), now);
+                    stalled = true;
+                }
+            }
+            // Silence from the target altogether: try another of its nodes.
+            if stalled && now.saturating_duration_since(stream.last_progress) >= retry {
                 stream.leader = None;
                 stream.rotation += 1;
             }

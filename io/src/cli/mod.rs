@@ -2,4 +2,5 @@
 
 pub mod cert;
 pub mod config;
+pub mod mesh;
 pub mod node;

@@ -1,0 +1,14 @@
+//! The chaos layer: the real io shells under turmoil's simulated network and clock.
+//!
+//! - [`net`]: the io transport's [`Network`](omnirelay_io::transport::Network) over turmoil.
+//! - [`harness`]: a turmoil simulation with the seed and epoch pinned, a trace recorder
+//!   whose hash replays, and tracing timestamps from simulated time.
+//! - [`scenario`]: `scenarios/*.toml` as typed, validated data.
+//! - [`faults`]: a scenario's fault schedule injected into a running simulation.
+//! - [`timeline`]: an SVG picture of a recorded run.
+
+pub mod faults;
+pub mod harness;
+pub mod net;
+pub mod scenario;
+pub mod timeline;
