@@ -21,10 +21,11 @@
 //! `INVALID_ARGUMENT`, `NOT_FOUND`, `RESOURCE_EXHAUSTED`, `FAILED_PRECONDITION`), and the
 //! whole batch is checked before any event is written.
 //!
-//! Files: `append` and `read` (the paths both protocols share), `http`, `grpc`, `serve`
+//! Files: `client` (an HTTP/JSON client for tests and tools), `append` and `read` (the paths both protocols share), `http`, `grpc`, `serve`
 //! (TLS, one port for both), `error`, `directory` (endpoints), `version_header`.
 
 mod append;
+pub mod client;
 mod directory;
 mod error;
 mod grpc;

@@ -69,14 +69,22 @@ pub async fn serve(
             let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
                 router.clone().oneshot(request.map(axum::body::Body::new))
             });
+            // The protocol ALPN chose is served at once: an HTTP/2 server must speak first
+            // (SETTINGS), and the mesh dialer waits for those bytes before its first call.
+            let alpn = stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
             let mut builder = auto::Builder::new(TokioExecutor::new());
             builder
                 .http2()
                 .timer(TokioTimer::new())
                 .keep_alive_interval(Some(Duration::from_secs(10)))
                 .keep_alive_timeout(Duration::from_secs(10));
+            let builder = match alpn.as_deref() {
+                Some(ALPN_H2) => builder.http2_only(),
+                Some(ALPN_HTTP1) => builder.http1_only(),
+                _ => builder,
+            };
             if let Err(error) = builder
-                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .serve_connection(TokioIo::new(stream), service)
                 .await
             {
                 tracing::debug!(%peer, %error, "client API connection ended with an error");
