@@ -2,7 +2,7 @@
 //! commands, fsync completions and timers into `handle_*` calls and the machine's outputs
 //! into log writes, sends and API answers, in the order `core::node::Node` documents.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use omnirelay_core::consensus::{PersistId, PersistRequest};
@@ -52,6 +52,7 @@ pub(crate) struct Driver {
     pub audit: broadcast::Sender<AuditRecord>,
     pub shutdown: watch::Receiver<bool>,
     next_request: u64,
+    loopback: VecDeque<NodeMessage>,
     writes: BTreeMap<u64, oneshot::Sender<WriteOutcome>>,
     ops: BTreeMap<u64, oneshot::Sender<OperatorReply>>,
 }
@@ -93,6 +94,7 @@ impl Driver {
             audit,
             shutdown,
             next_request: 1,
+            loopback: VecDeque::new(),
             writes: BTreeMap::new(),
             ops: BTreeMap::new(),
         }
@@ -148,6 +150,7 @@ impl Driver {
     /// Handles what else is already queued, at most a round's worth of each source, so one
     /// wake-up serves everyone; outputs are drained after each input, as `Node` documents.
     fn drain_ready(&mut self) {
+        self.deliver_loopback();
         while let Ok((group, id)) = self.persisted.try_recv() {
             let now = self.clock.now();
             self.node.handle_persisted(now, group, id);
@@ -166,6 +169,17 @@ impl Driver {
                 break;
             };
             self.on_command(command);
+            self.drain();
+        }
+        self.deliver_loopback();
+    }
+
+    /// Hands the node the messages it addressed to itself, in order (each may send more).
+    fn deliver_loopback(&mut self) {
+        let me = self.node.id();
+        while let Some(message) = self.loopback.pop_front() {
+            let now = self.clock.now();
+            self.node.handle_message(now, me, message);
             self.drain();
         }
     }
@@ -252,8 +266,15 @@ impl Driver {
         while let Some(event) = self.node.poll_event() {
             self.on_event(event);
         }
+        let me = self.node.id();
         while let Some(t) = self.node.poll_transmit() {
-            self.outbox.send(t.to, t.msg);
+            if t.to == me {
+                // Core addresses its own node like any other (e.g. a drain of the control
+                // leader's own cluster): delivered as an input, never through a socket.
+                self.loopback.push_back(t.msg);
+            } else {
+                self.outbox.send(t.to, t.msg);
+            }
         }
         if !Arc::ptr_eq(&self.registry.borrow(), self.node.registry()) {
             self.registry.send_replace(Arc::clone(self.node.registry()));

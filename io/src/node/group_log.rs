@@ -213,63 +213,121 @@ pub fn exit_on_fatal() -> OnFatal {
     })
 }
 
-/// Starts the writer thread of `group`. Requests sent on the returned channel are applied
-/// in order; after each batch (everything queued when it started) one fsync covers all of
-/// it and the batch's last id is sent on `persisted`. Dropping the sender flushes what is
-/// queued and ends the thread (join the handle to wait for it).
-pub(crate) fn spawn_writer<D: Disk + Send + 'static>(
+/// Where a group's writer runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WriterMode {
+    /// A dedicated OS thread per group: fsyncs never block the async runtime (real disks).
+    #[default]
+    Thread,
+    /// A task on the async runtime, doing its disk calls inline: for in-memory disks under
+    /// a simulator, where threads would escape its deterministic scheduling.
+    Task,
+}
+
+/// A running writer, to wait for at shutdown.
+#[derive(Debug)]
+pub(crate) enum WriterJoin {
+    Thread(std::thread::JoinHandle<()>),
+    Task(tokio::task::JoinHandle<()>),
+}
+
+/// One group's writer state: the log, and what to report.
+struct Writer<D: Disk> {
     group: Group,
-    mut wal: Wal<D>,
+    wal: Wal<D>,
     position: Arc<Mutex<WalPosition>>,
     persisted: mpsc::UnboundedSender<(Group, PersistId)>,
     on_fatal: OnFatal,
-) -> (
-    mpsc::UnboundedSender<PersistRequest>,
-    std::thread::JoinHandle<()>,
-) {
+}
+
+impl<D: Disk> Writer<D> {
+    /// Applies a batch, fsyncs once, reports the batch's last id. False after a fatal error.
+    fn write_batch(&mut self, batch: &mut Vec<PersistRequest>) -> bool {
+        let mut last = None;
+        for request in batch.drain(..) {
+            if let Err(e) = apply(&mut self.wal, &request) {
+                (self.on_fatal)(self.group, &e);
+                return false;
+            }
+            last = Some(request.id);
+        }
+        if let Err(e) = self.wal.sync() {
+            (self.on_fatal)(self.group, &e);
+            return false;
+        }
+        if let Ok(mut p) = self.position.lock() {
+            p.first_index = self.wal.first_index();
+            p.last_index = self.wal.last_index();
+            p.durable_index = self.wal.durable_index();
+            p.bytes = segment_bytes(&self.wal);
+            p.syncs += 1;
+        }
+        // Only now, after the fsync returned, may the core count these writes. A closed
+        // channel means the driver is gone (shutdown): keep flushing what is queued.
+        if let Some(id) = last {
+            let _ = self.persisted.send((self.group, id));
+        }
+        true
+    }
+}
+
+/// Starts the writer of `group`. Requests sent on the returned channel are applied in
+/// order; after each batch (everything queued when it woke) one fsync covers all of it and
+/// the batch's last id is sent on `persisted`. Dropping the sender flushes what is queued
+/// and ends the writer (join it to wait).
+pub(crate) fn spawn_writer<D: Disk + Send + 'static>(
+    group: Group,
+    wal: Wal<D>,
+    position: Arc<Mutex<WalPosition>>,
+    persisted: mpsc::UnboundedSender<(Group, PersistId)>,
+    on_fatal: OnFatal,
+    mode: WriterMode,
+) -> (mpsc::UnboundedSender<PersistRequest>, WriterJoin) {
     let (tx, mut rx) = mpsc::unbounded_channel::<PersistRequest>();
-    let thread = std::thread::Builder::new()
-        .name(format!("wal-{group:?}").to_lowercase())
-        .spawn(move || {
+    let mut writer = Writer {
+        group,
+        wal,
+        position,
+        persisted,
+        on_fatal,
+    };
+    let join = match mode {
+        WriterMode::Thread => {
+            let thread = std::thread::Builder::new()
+                .name(format!("wal-{group:?}").to_lowercase())
+                .spawn(move || {
+                    let mut batch = Vec::new();
+                    while let Some(first) = rx.blocking_recv() {
+                        batch.push(first);
+                        while let Ok(more) = rx.try_recv() {
+                            batch.push(more);
+                        }
+                        if !writer.write_batch(&mut batch) {
+                            return;
+                        }
+                    }
+                })
+                .unwrap_or_else(|e| {
+                    // Without a writer the node cannot persist anything: as a disk failure.
+                    tracing::error!(?group, error = %e, "cannot start the log writer thread");
+                    std::process::exit(70);
+                });
+            WriterJoin::Thread(thread)
+        }
+        WriterMode::Task => WriterJoin::Task(tokio::spawn(async move {
             let mut batch = Vec::new();
-            while let Some(first) = rx.blocking_recv() {
+            while let Some(first) = rx.recv().await {
                 batch.push(first);
                 while let Ok(more) = rx.try_recv() {
                     batch.push(more);
                 }
-                let mut last = None;
-                for request in batch.drain(..) {
-                    if let Err(e) = apply(&mut wal, &request) {
-                        on_fatal(group, &e);
-                        return;
-                    }
-                    last = Some(request.id);
-                }
-                if let Err(e) = wal.sync() {
-                    on_fatal(group, &e);
+                if !writer.write_batch(&mut batch) {
                     return;
                 }
-                if let Ok(mut p) = position.lock() {
-                    p.first_index = wal.first_index();
-                    p.last_index = wal.last_index();
-                    p.durable_index = wal.durable_index();
-                    p.bytes = segment_bytes(&wal);
-                    p.syncs += 1;
-                }
-                // Only now, after the fsync returned, may the core count these writes.
-                if let Some(id) = last
-                    && persisted.send((group, id)).is_err()
-                {
-                    // The driver is gone (shutdown): keep flushing what is queued.
-                }
             }
-        })
-        .unwrap_or_else(|e| {
-            // Without a writer the node cannot persist anything: same as a disk failure.
-            tracing::error!(?group, error = %e, "cannot start the log writer thread");
-            std::process::exit(70);
-        });
-    (tx, thread)
+        })),
+    };
+    (tx, join)
 }
 
 /// Applies one request in its documented order (snapshot, truncation, entries, hard

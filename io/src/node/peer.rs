@@ -225,7 +225,18 @@ impl NodeTransport for TransportService {
         };
         let mut stream = request.into_inner();
         let (mut received, mut refused) = (0u64, 0u64);
-        while let Some(envelope) = stream.message().await? {
+        loop {
+            // A stopped driver ends every inbound stream at once, so the listener's graceful
+            // shutdown does not wait for each peer's next message.
+            let envelope = tokio::select! {
+                next = stream.message() => match next? {
+                    Some(envelope) => envelope,
+                    None => break,
+                },
+                () = self.inbound.closed() => {
+                    return Err(Status::unavailable("the node is stopping"));
+                }
+            };
             received += 1;
             match envelope_from_wire(envelope) {
                 Ok((from, to, message)) if from == sender && to == self.me => {

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use omnirelay_core::NodeId;
@@ -13,11 +13,11 @@ use tokio::task::JoinHandle;
 
 use super::clock::NodeClock;
 use super::driver::{Driver, GroupWriter};
-use super::group_log::{self, OnFatal, RestoreError};
+use super::group_log::{self, OnFatal, RestoreError, WriterJoin, WriterMode};
 use super::handle::NodeHandle;
 use super::peer::{DEFAULT_PEER_QUEUE, PeerOutbox, TransportService};
 use crate::config::{ConfigError, LoadedConfig};
-use crate::storage::{DiskError, DiskOp, FsDisk, RecoveryReport, StorageError};
+use crate::storage::{Disk, DiskError, DiskOp, FsDisk, RecoveryReport, StorageError};
 use crate::transport::{
     ClientSettings, Dialer, MeshListener, MeshRoutes, Network, ServerSettings, TokioNetwork,
     TransportError,
@@ -54,6 +54,11 @@ pub struct RuntimeOptions {
     pub inbound_queue: usize,
     /// What a log writer does when the disk fails (default: log and exit the process).
     pub on_fatal: OnFatal,
+    /// Where the log writers run (default: a thread per group).
+    pub writer: WriterMode,
+    /// The node clock's reading at start, in Unix nanoseconds (default: the wall clock).
+    /// A simulator pins it, since its clock is not the process's.
+    pub clock_anchor_unix_nanos: Option<u64>,
 }
 
 impl std::fmt::Debug for RuntimeOptions {
@@ -73,6 +78,8 @@ impl Default for RuntimeOptions {
             command_queue: 4096,
             inbound_queue: 8192,
             on_fatal: group_log::exit_on_fatal(),
+            writer: WriterMode::Thread,
+            clock_anchor_unix_nanos: None,
         }
     }
 }
@@ -90,7 +97,7 @@ pub struct NodeRuntime {
     shutdown: watch::Sender<bool>,
     driver: JoinHandle<Node>,
     server: JoinHandle<Result<(), TransportError>>,
-    writers: Vec<std::thread::JoinHandle<()>>,
+    writers: Vec<WriterJoin>,
     recovery: Vec<(Group, RecoveryReport)>,
 }
 
@@ -100,12 +107,29 @@ impl NodeRuntime {
         NodeRuntime::start_on(TokioNetwork, loaded, RuntimeOptions::default()).await
     }
 
-    /// Starts the node of `loaded` on `network` with `options`.
+    /// Starts the node of `loaded` on `network` with `options`, its logs in real
+    /// directories under `node.data_dir`.
     pub async fn start_on<N: Network>(
         network: N,
         loaded: LoadedConfig,
         options: RuntimeOptions,
     ) -> Result<NodeRuntime, StartError> {
+        NodeRuntime::start_with_disks(network, loaded, options, |_, dir| FsDisk::new(dir)).await
+    }
+
+    /// Starts the node with each group's log on the disk `open_disk` returns for it (the
+    /// chaos simulator passes `SimDisk`s; `dir` is `data_dir/cluster` or `data_dir/control`).
+    pub async fn start_with_disks<N, D, F>(
+        network: N,
+        loaded: LoadedConfig,
+        options: RuntimeOptions,
+        mut open_disk: F,
+    ) -> Result<NodeRuntime, StartError>
+    where
+        N: Network,
+        D: Disk + Send + 'static,
+        F: FnMut(Group, &Path) -> Result<D, DiskError>,
+    {
         let LoadedConfig { config, tls } = loaded;
         let core = config.core_config()?;
         let id = core.id;
@@ -132,7 +156,7 @@ impl NodeRuntime {
                 continue;
             }
             let dir: PathBuf = config.node.data_dir.join(dir_name);
-            let disk = FsDisk::new(&dir).map_err(|e: DiskError| RestoreError::Storage {
+            let disk = open_disk(group, &dir).map_err(|e: DiskError| RestoreError::Storage {
                 group,
                 dir: dir.clone(),
                 source: StorageError::disk(DiskOp::Write, dir.clone(), e),
@@ -150,13 +174,16 @@ impl NodeRuntime {
                 Arc::clone(&position),
                 persisted_tx.clone(),
                 Arc::clone(&options.on_fatal),
+                options.writer,
             );
             threads.push(thread);
             writers.insert(group, GroupWriter { requests, position });
         }
         drop(persisted_tx);
 
-        let clock = NodeClock::from_wall_clock();
+        let clock = options
+            .clock_anchor_unix_nanos
+            .map_or_else(NodeClock::from_wall_clock, NodeClock::anchored);
         let seed = options
             .seed
             .unwrap_or_else(|| clock.unix_nanos() ^ id.0.rotate_left(32));
@@ -249,6 +276,24 @@ impl NodeRuntime {
         &self.recovery
     }
 
+    /// Stops the node abruptly, as near to `kill -9` as a process can do to itself: the
+    /// driver is aborted with whatever it held and task writers stop where they are (a
+    /// thread writer finishes the batch it holds). Nothing is flushed on purpose; for tests
+    /// and simulators, which then crash the disks underneath. The listener still closes
+    /// its port, so the node can be started again at the same address.
+    pub async fn kill(self) {
+        let _ = self.shutdown.send(true);
+        self.driver.abort();
+        for w in self.writers {
+            if let WriterJoin::Task(task) = w {
+                task.abort();
+                let _ = task.await;
+            }
+        }
+        let _ = self.driver.await;
+        let _ = self.server.await;
+    }
+
     /// Stops the node: the driver ends (pending API calls get `NodeStopped`), both logs
     /// flush what was queued and fsync, the listener closes. Returns when all of that is
     /// done.
@@ -258,12 +303,16 @@ impl NodeRuntime {
         // The driver (and with it every writer's sender) is gone: writers drain and exit.
         drop(node);
         let writers = self.writers;
-        let _ = tokio::task::spawn_blocking(move || {
-            for w in writers {
-                let _ = w.join();
+        for w in writers {
+            match w {
+                WriterJoin::Thread(thread) => {
+                    let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+                }
+                WriterJoin::Task(task) => {
+                    let _ = task.await;
+                }
             }
-        })
-        .await;
+        }
         if let Ok(Err(e)) = self.server.await {
             tracing::warn!(error = %e, "peer listener ended with an error");
         }

@@ -31,6 +31,8 @@ pub struct TestMesh {
     pub dir: TempDir,
     pub ca: MeshCa,
     pub nodes: Vec<NodeSpec>,
+    /// Node 7, a control voter outside every cluster, when the mesh has one.
+    pub witness: Option<NodeSpec>,
     pub control_voters: Vec<u64>,
 }
 
@@ -73,13 +75,43 @@ impl TestMesh {
             dir,
             ca,
             nodes,
+            witness: None,
             control_voters: vec![1, 2, 4],
         }
+    }
+
+    /// The same two clusters plus witness n7; control voters n1, n4 and n7, so the
+    /// control group keeps a majority without either whole cluster.
+    pub fn two_clusters_of_three_and_a_witness() -> TestMesh {
+        let mut mesh = TestMesh::two_clusters_of_three();
+        let witness = NodeSpec {
+            id: 7,
+            cluster: "witness",
+            grpc_port: free_port(),
+        };
+        let identity = Identity::Node {
+            node: NodeId(7),
+            cluster: ClusterId::new("witness").expect("cluster"),
+            role: Role::Witness,
+        };
+        mesh.ca
+            .issue(
+                &identity,
+                &["localhost".to_owned()],
+                &[IpAddr::V4(Ipv4Addr::LOCALHOST)],
+            )
+            .expect("issue")
+            .write(&mesh.dir.path().join("tls"), "n7")
+            .expect("write cert");
+        mesh.witness = Some(witness);
+        mesh.control_voters = vec![1, 4, 7];
+        mesh
     }
 
     pub fn spec(&self, id: u64) -> &NodeSpec {
         self.nodes
             .iter()
+            .chain(self.witness.as_ref())
             .find(|n| n.id == id)
             .expect("node of the mesh")
     }
@@ -98,6 +130,12 @@ impl TestMesh {
             .collect();
         text += &format!("control_voters = [{}]\n", voters.join(", "));
         text += "namespaces = [{ name = \"orders\", active = \"a\" }]\n";
+        if let Some(w) = &self.witness {
+            text += &format!(
+                "witnesses = [{{ id = \"n{}\", grpc = \"127.0.0.1:{}\" }}]\n",
+                w.id, w.grpc_port
+            );
+        }
         for (i, cluster) in ["a", "b"].iter().enumerate() {
             text += &format!(
                 "\n[[mesh.clusters]]\nid = \"{cluster}\"\nregion = \"region-{cluster}\"\npriority = {}\ninitial_failover_version = {}\nnodes = [\n",
@@ -120,10 +158,13 @@ impl TestMesh {
     /// The whole config file of node `id`.
     pub fn config_text(&self, id: u64) -> String {
         let n = self.spec(id);
+        let is_witness = self.witness.as_ref().is_some_and(|w| w.id == id);
+        // A witness votes in no cluster; its file still names cluster a's voters.
+        let voter_cluster = if is_witness { "a" } else { n.cluster };
         let voters: Vec<String> = self
             .nodes
             .iter()
-            .filter(|m| m.cluster == n.cluster)
+            .filter(|m| m.cluster == voter_cluster)
             .map(|m| {
                 format!(
                     "{{ id = \"n{}\", grpc = \"127.0.0.1:{}\" }}",
@@ -137,6 +178,7 @@ impl TestMesh {
 id = "n{id}"
 cluster = "{cluster}"
 region = "region-{cluster}"
+role = "{role}"
 data_dir = "data-n{id}"
 
 [listen]
@@ -157,6 +199,7 @@ voters = [{voters}]
 
 {mesh}"#,
             cluster = n.cluster,
+            role = if is_witness { "witness" } else { "voter" },
             grpc = n.grpc_port,
             voters = voters.join(", "),
             mesh = self.mesh_section(),
@@ -185,7 +228,7 @@ voters = [{voters}]
 
     pub async fn start_all(&self) -> BTreeMap<u64, NodeRuntime> {
         let mut running = BTreeMap::new();
-        for n in &self.nodes {
+        for n in self.nodes.iter().chain(self.witness.as_ref()) {
             running.insert(n.id, self.start(n.id).await);
         }
         running
@@ -264,5 +307,68 @@ impl TestMesh {
             &tls.join(format!("n{id}.key")),
         )
         .expect("load material")
+    }
+}
+
+/// Every group log of every node on simulated disks, kept here across restarts.
+#[derive(Default)]
+pub struct SimDisks {
+    pub disks: std::sync::Mutex<
+        BTreeMap<(u64, omnirelay_core::node::Group), omnirelay_io::storage::SimDisk>,
+    >,
+}
+
+impl SimDisks {
+    /// The disk of `id`'s `group` (created on first use, seeded by node and group).
+    pub fn disk(
+        &self,
+        id: u64,
+        group: omnirelay_core::node::Group,
+        dir: &std::path::Path,
+    ) -> omnirelay_io::storage::SimDisk {
+        use rand::SeedableRng;
+        let mut disks = self.disks.lock().unwrap();
+        disks
+            .entry((id, group))
+            .or_insert_with(|| {
+                let seed = id * 2 + u64::from(group == omnirelay_core::node::Group::Control);
+                omnirelay_io::storage::SimDisk::new(
+                    dir,
+                    rand_chacha::ChaCha8Rng::seed_from_u64(seed),
+                )
+            })
+            .clone()
+    }
+
+    /// Crashes every disk of node `id`: unsynced writes are kept only as a random prefix,
+    /// the last one possibly torn.
+    pub fn crash(&self, id: u64) {
+        for ((node, _), disk) in self.disks.lock().unwrap().iter_mut() {
+            if *node == id {
+                disk.crash(omnirelay_io::storage::CrashMode::KeepRandomPrefix);
+            }
+        }
+    }
+}
+
+impl TestMesh {
+    /// Starts node `id` with its logs on `disks`, writers as tasks, a pinned clock, and a
+    /// storage failure logged instead of ending the test process.
+    pub async fn start_simulated(&self, id: u64, disks: &std::sync::Arc<SimDisks>) -> NodeRuntime {
+        let options = RuntimeOptions {
+            seed: Some(id),
+            writer: omnirelay_io::node::WriterMode::Task,
+            clock_anchor_unix_nanos: Some(1_767_225_600_000_000_000),
+            on_fatal: std::sync::Arc::new(|group, error| {
+                eprintln!("storage failed in {group:?}: {error}");
+            }),
+            ..RuntimeOptions::default()
+        };
+        let disks = std::sync::Arc::clone(disks);
+        NodeRuntime::start_with_disks(TokioNetwork, self.loaded(id), options, move |group, dir| {
+            Ok(disks.disk(id, group, dir))
+        })
+        .await
+        .unwrap_or_else(|e| panic!("start n{id}: {e}"))
     }
 }
