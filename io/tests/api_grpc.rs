@@ -208,7 +208,6 @@ async fn watch_routing_sees_a_planned_failover_and_the_old_token_is_then_refused
                 .expect("stream open")
                 .expect("an update");
             let p = update.placement.clone().expect("placement");
-            eprintln!("routing update: {p:?} rev {}", update.revision);
             if p.active_cluster == "b" && p.state == v1::NamespaceState::Active as i32 {
                 return update;
             }

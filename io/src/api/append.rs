@@ -10,6 +10,7 @@ use omnirelay_core::{ClusterId, NamespaceId, NodeId};
 use omnirelay_proto::v1;
 
 use super::ApiContext;
+use super::directory::EndpointDirectory;
 use super::error::ApiError;
 
 /// gRPC metadata marking a batch a node forwarded to its cluster's leader: the leader
@@ -142,7 +143,7 @@ impl ApiContext {
             (WriteOutcome::NotLeader { leader }, None) if !forwarded => {
                 return self.forward(&batch, leader).await;
             }
-            (outcome, _) => self.refusal(outcome),
+            (outcome, _) => refusal(&self.directory, outcome),
         };
         match accepted {
             None => Err(cause),
@@ -153,78 +154,81 @@ impl ApiContext {
             }),
         }
     }
+}
 
-    /// The error a non-accepted outcome stands for.
-    fn refusal(&self, outcome: WriteOutcome) -> ApiError {
-        match outcome {
-            WriteOutcome::Accepted { .. } => ApiError::Upstream {
-                code: tonic::Code::Internal,
-                message: "accepted write counted as refused".into(),
+/// The error a non-accepted outcome stands for; redirects pick one of the active
+/// cluster's endpoints from `directory`.
+fn refusal(directory: &EndpointDirectory, outcome: WriteOutcome) -> ApiError {
+    match outcome {
+        WriteOutcome::Accepted { .. } => ApiError::Upstream {
+            code: tonic::Code::Internal,
+            message: "accepted write counted as refused".into(),
+        },
+        WriteOutcome::Redirect {
+            active_cluster,
+            endpoints,
+            ..
+        } => match directory.pick(&endpoints) {
+            Some(endpoint) => ApiError::Elsewhere {
+                why: format!(
+                    "cluster {} is active for this namespace",
+                    active_cluster.as_str()
+                ),
+                cluster: Some(active_cluster),
+                endpoint,
             },
-            WriteOutcome::Redirect {
-                active_cluster,
-                endpoints,
-                ..
-            } => match self.directory.pick(&endpoints) {
-                Some(endpoint) => ApiError::Elsewhere {
-                    why: format!(
-                        "cluster {} is active for this namespace",
-                        active_cluster.as_str()
-                    ),
-                    cluster: Some(active_cluster),
-                    endpoint,
-                },
-                None => ApiError::RetryLater {
-                    reason: format!(
-                        "cluster {} is active but lists no client endpoint",
-                        active_cluster.as_str()
-                    ),
-                    retry_after: NO_LEADER_RETRY,
-                },
-            },
-            WriteOutcome::NotLeader { leader } => ApiError::RetryLater {
-                reason: match leader {
-                    Some(l) => format!("leadership moved to {l} while the write was in flight"),
-                    None => "the cluster has no leader right now".into(),
-                },
+            None => ApiError::RetryLater {
+                reason: format!(
+                    "cluster {} is active but lists no client endpoint",
+                    active_cluster.as_str()
+                ),
                 retry_after: NO_LEADER_RETRY,
             },
-            WriteOutcome::RetryLater {
-                reason,
-                retry_after,
-            } => ApiError::RetryLater {
-                reason: match reason {
-                    RetryReason::Draining => "the namespace is draining for a planned failover",
-                    RetryReason::Fenced => "the namespace is fenced by a failover",
-                    RetryReason::RegistryBehind => "this cluster's view of the registry is behind",
-                }
-                .into(),
-                retry_after,
+        },
+        WriteOutcome::NotLeader { leader } => ApiError::RetryLater {
+            reason: match leader {
+                Some(l) => format!("leadership moved to {l} while the write was in flight"),
+                None => "the cluster has no leader right now".into(),
             },
-            WriteOutcome::Refused(refusal) => match refusal {
-                WriteRefusal::UnknownNamespace(ns) => ApiError::UnknownNamespace(ns),
-                WriteRefusal::StaleFencingToken {
-                    namespace,
-                    offered,
-                    current,
-                } => ApiError::StaleFencingToken {
-                    namespace,
-                    offered,
-                    current,
-                },
-                WriteRefusal::PayloadTooLarge { size, limit } => ApiError::PayloadTooLarge {
-                    index: 0,
-                    size,
-                    limit,
-                },
-                WriteRefusal::BadKey { .. } => ApiError::BadRequest {
-                    problem: format!("key: {refusal}"),
-                },
-                WriteRefusal::Witness => ApiError::Witness,
+            retry_after: NO_LEADER_RETRY,
+        },
+        WriteOutcome::RetryLater {
+            reason,
+            retry_after,
+        } => ApiError::RetryLater {
+            reason: match reason {
+                RetryReason::Draining => "the namespace is draining for a planned failover",
+                RetryReason::Fenced => "the namespace is fenced by a failover",
+                RetryReason::RegistryBehind => "this cluster's view of the registry is behind",
+            }
+            .into(),
+            retry_after,
+        },
+        WriteOutcome::Refused(refusal) => match refusal {
+            WriteRefusal::UnknownNamespace(ns) => ApiError::UnknownNamespace(ns),
+            WriteRefusal::StaleFencingToken {
+                namespace,
+                offered,
+                current,
+            } => ApiError::StaleFencingToken {
+                namespace,
+                offered,
+                current,
             },
-        }
+            WriteRefusal::PayloadTooLarge { size, limit } => ApiError::PayloadTooLarge {
+                index: 0,
+                size,
+                limit,
+            },
+            WriteRefusal::BadKey { .. } => ApiError::BadRequest {
+                problem: format!("key: {refusal}"),
+            },
+            WriteRefusal::Witness => ApiError::Witness,
+        },
     }
+}
 
+impl ApiContext {
     /// Sends the batch to the cluster's leader over the client API's gRPC form.
     async fn forward(
         &self,
@@ -286,5 +290,120 @@ impl ApiContext {
             origin_seqs: reply.origin_seqs,
             failover_version: FailoverVersion(reply.failover_version),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+
+    use crate::api::error::HttpError;
+
+    fn http(error: ApiError) -> axum::response::Response {
+        HttpError {
+            error,
+            path_and_query: "/v1/namespaces/orders/events".into(),
+        }
+        .into_response()
+    }
+
+    /// Issue #6: "draining/fenced -> 503 + Retry-After" (ARCHITECTURE.md, planned failover
+    /// `drain`: clients are told to retry).
+    #[test]
+    fn draining_and_fenced_namespaces_answer_503_with_retry_after() {
+        let directory = EndpointDirectory::default();
+        for reason in [RetryReason::Draining, RetryReason::Fenced] {
+            let error = refusal(
+                &directory,
+                WriteOutcome::RetryLater {
+                    reason,
+                    retry_after: Duration::from_millis(200),
+                },
+            );
+            let response = http(error.clone());
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(
+                response.headers()["retry-after"],
+                "1",
+                "rounded up to a second"
+            );
+            let status = error.into_status();
+            assert_eq!(status.code(), tonic::Code::Unavailable);
+            assert_eq!(status.metadata().get("retry-after-ms").unwrap(), "200");
+        }
+    }
+
+    #[test]
+    fn a_redirect_names_the_active_cluster_endpoint_over_https_with_the_same_path() {
+        let directory = EndpointDirectory::default();
+        let error = refusal(
+            &directory,
+            WriteOutcome::Redirect {
+                active_cluster: ClusterId::new("a").unwrap(),
+                endpoints: vec!["http://10.0.0.1:8080".into()],
+                nodes: vec![],
+            },
+        );
+        let response = http(error.clone());
+        assert_eq!(response.status(), StatusCode::TEMPORARY_REDIRECT);
+        assert_eq!(
+            response.headers()["location"],
+            "https://10.0.0.1:8080/v1/namespaces/orders/events"
+        );
+        let status = error.into_status();
+        assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+        assert_eq!(
+            status
+                .metadata()
+                .get("x-omnirelay-active-endpoint")
+                .unwrap(),
+            "https://10.0.0.1:8080"
+        );
+    }
+
+    #[test]
+    fn a_forwarded_status_reads_back_as_the_same_error() {
+        let original = ApiError::Elsewhere {
+            cluster: None,
+            endpoint: "https://h:1".into(),
+            why: "cluster b is active".into(),
+        };
+        let back = ApiError::from_status(&original.clone().into_status());
+        assert!(
+            matches!(back, ApiError::Elsewhere { ref endpoint, .. } if endpoint == "https://h:1")
+        );
+        let retry = ApiError::RetryLater {
+            reason: "draining".into(),
+            retry_after: Duration::from_millis(300),
+        };
+        let back = ApiError::from_status(&retry.into_status());
+        assert!(
+            matches!(back, ApiError::RetryLater { retry_after, .. } if retry_after == Duration::from_millis(300))
+        );
+    }
+
+    #[test]
+    fn a_batch_with_one_bad_event_is_refused_whole() {
+        let batch = AppendBatch {
+            namespace: NamespaceId::new("orders").unwrap(),
+            events: vec![(b"k".to_vec(), b"v".to_vec()), (Vec::new(), b"v".to_vec())],
+            fencing_token: None,
+        };
+        let error = batch.validate(16, 16).unwrap_err();
+        assert!(error.to_string().contains("events[1].key"), "{error}");
+        let batch = AppendBatch {
+            events: vec![(b"k".to_vec(), vec![0; 17])],
+            ..batch
+        };
+        assert!(matches!(
+            batch.validate(16, 16),
+            Err(ApiError::PayloadTooLarge {
+                index: 0,
+                size: 17,
+                limit: 16
+            })
+        ));
     }
 }
