@@ -40,6 +40,8 @@ pub struct Appended {
     pub origin_seqs: Vec<u64>,
     /// The fencing token the events carry.
     pub failover_version: FailoverVersion,
+    /// The node that committed them (its cluster's leader then).
+    pub committed_by: NodeId,
 }
 
 impl AppendBatch {
@@ -137,6 +139,7 @@ impl ApiContext {
                 origin_cluster,
                 origin_seqs,
                 failover_version,
+                committed_by: self.handle.id(),
             });
         };
         let cause = match (outcome, &accepted) {
@@ -289,6 +292,7 @@ impl ApiContext {
             origin_cluster,
             origin_seqs: reply.origin_seqs,
             failover_version: FailoverVersion(reply.failover_version),
+            committed_by: NodeId(reply.committed_by),
         })
     }
 }

@@ -78,6 +78,7 @@ impl ClientApi for GrpcClientApi {
             origin_cluster: appended.origin_cluster.as_str().to_owned(),
             origin_seqs: appended.origin_seqs,
             failover_version: appended.failover_version.0,
+            committed_by: appended.committed_by.0,
         }))
     }
 

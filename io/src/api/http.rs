@@ -67,6 +67,8 @@ pub struct AppendReply {
     pub origin_seqs: Vec<u64>,
     /// Their failover version (the fencing token to send next time).
     pub failover_version: u64,
+    /// The node that committed them (its cluster's leader then), e.g. `n1`.
+    pub committed_by: String,
 }
 
 /// `GET` query.
@@ -224,6 +226,7 @@ async fn append(
             origin_cluster: appended.origin_cluster.as_str().to_owned(),
             origin_seqs: appended.origin_seqs,
             failover_version: appended.failover_version.0,
+            committed_by: appended.committed_by.to_string(),
         })
         .into_response(),
         Err(e) => error(&uri, e),
