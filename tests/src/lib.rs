@@ -7,7 +7,6 @@ use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
@@ -19,13 +18,13 @@ use omnirelay_proto::v1::client_api_client::ClientApiClient;
 use tempfile::TempDir;
 
 /// Serializes the tests of one binary: a mesh is six processes on a shared 2-core machine.
-static ONE_MESH_AT_A_TIME: Mutex<()> = Mutex::new(());
+/// An async mutex, held across the whole test (each test has its own runtime); a panicked
+/// test releases it without poisoning the others.
+static ONE_MESH_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Takes the one-mesh-at-a-time lock (a panicked test does not poison the others).
-pub fn exclusive() -> MutexGuard<'static, ()> {
-    ONE_MESH_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+/// Takes the one-mesh-at-a-time lock.
+pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
+    ONE_MESH_AT_A_TIME.lock().await
 }
 
 /// The `omnirelay` binary next to this test executable (`target/<profile>/omnirelay`).

@@ -105,7 +105,7 @@ fn node_number(name: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_through_http_and_grpc_are_read_back_from_the_other_cluster() {
-    let _one = exclusive();
+    let _one = exclusive().await;
     let mesh = ProcessMesh::start().await;
     let client = mesh.http();
     let http = eventually(
@@ -183,7 +183,7 @@ async fn writes_through_http_and_grpc_are_read_back_from_the_other_cluster() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_misrouted_write_is_redirected_over_http_and_grpc() {
-    let _one = exclusive();
+    let _one = exclusive().await;
     let mesh = ProcessMesh::start().await;
     let a_endpoints: Vec<String> = [1, 2, 3].iter().map(|id| mesh.endpoint(*id)).collect();
     let reply = eventually("a 307 from cluster b", Duration::from_secs(30), || async {
@@ -233,7 +233,7 @@ async fn a_misrouted_write_is_redirected_over_http_and_grpc() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_without_a_certificate_or_from_another_ca_is_refused() {
-    let _one = exclusive();
+    let _one = exclusive().await;
     let mesh = ProcessMesh::start().await;
     let url = mesh.events_url(1, "orders");
     let ca_pem = std::fs::read(mesh.dir.path().join("tls/ca.pem")).expect("ca");
@@ -314,7 +314,7 @@ fn rustls_roots(pem: &[u8]) -> rustls::RootCertStore {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_active_leader_under_writes_loses_no_acknowledged_write() {
-    let _one = exclusive();
+    let _one = exclusive().await;
     let mut mesh = ProcessMesh::start().await;
     let urls: Vec<String> = [1, 2, 3]
         .iter()
@@ -363,7 +363,7 @@ async fn killing_the_active_leader_under_writes_loses_no_acknowledged_write() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_mid_write_recovers_cuts_its_torn_tail_and_loses_no_acknowledged_write() {
-    let _one = exclusive();
+    let _one = exclusive().await;
     let mut mesh = ProcessMesh::start().await;
     let urls: Vec<String> = [1, 2, 3]
         .iter()
