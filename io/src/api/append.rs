@@ -195,6 +195,16 @@ fn refusal(directory: &EndpointDirectory, outcome: WriteOutcome) -> ApiError {
             },
             retry_after: NO_LEADER_RETRY,
         },
+        // gRPC's own word for "may or may not have happened": the client must not assume
+        // the write is absent (a blind retry may write it twice).
+        WriteOutcome::Unknown { leader } => ApiError::Upstream {
+            code: tonic::Code::Unavailable,
+            message: format!(
+                "outcome unknown: the leader lost leadership while committing this write; it may \
+                 have been written (new leader: {})",
+                leader.map_or_else(|| "none yet".to_string(), |l| l.to_string())
+            ),
+        },
         WriteOutcome::RetryLater {
             reason,
             retry_after,
