@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::config::{EXIT_INVALID, process_env};
 use crate::config;
-use crate::node::{NodeRuntime, StartError, StderrLog};
+use crate::node::{StartError, StderrLog};
 
 /// The exit codes, for `--help`.
 pub const EXIT_CODES_HELP: &str = "\
@@ -65,7 +65,7 @@ pub fn run(args: NodeArgs) -> ExitCode {
         // Handlers first: a SIGTERM that arrives while the node starts must stop it
         // gracefully too, not kill it with the default action.
         let stop = stop_signal();
-        let node = match NodeRuntime::start(loaded).await {
+        let node = match crate::control::start_node(loaded).await {
             Ok(node) => node,
             Err(StartError::Config(problem)) => {
                 eprintln!("{problem}");
