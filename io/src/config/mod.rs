@@ -39,8 +39,8 @@ pub use env::ENV_PREFIX;
 pub use error::{ConfigError, ConfigErrors};
 pub use mesh::{MeshCluster, MeshNode, MeshSettings, MeshWitness};
 pub use node::{
-    ApiLimits, ConsensusSettings, ControlAccess, GossipProfile, GossipSettings, ListenSettings, NodeConfig,
-    NodeSettings, ReplicationSettings, Summary, TlsFiles,
+    ApiLimits, ConsensusSettings, ControlAccess, GossipProfile, GossipSettings, ListenSettings,
+    NodeConfig, NodeSettings, ReplicationSettings, Summary, TlsFiles,
 };
 
 use crate::tls::TlsMaterial;

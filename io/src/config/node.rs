@@ -201,8 +201,11 @@ pub struct ControlAccess {
 impl fmt::Debug for ControlAccess {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never print a secret: names and roles only.
-        let tokens: Vec<(&str, ControlRole)> =
-            self.tokens.iter().map(|(n, r, _)| (n.as_str(), *r)).collect();
+        let tokens: Vec<(&str, ControlRole)> = self
+            .tokens
+            .iter()
+            .map(|(n, r, _)| (n.as_str(), *r))
+            .collect();
         f.debug_struct("ControlAccess")
             .field("tokens", &tokens)
             .field("operators", &self.operators)

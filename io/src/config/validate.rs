@@ -18,8 +18,8 @@ use rustls_pki_types::{CertificateDer, UnixTime};
 use super::address::HostPort;
 use super::error::ConfigError;
 use super::node::{
-    ApiLimits, ConsensusSettings, ControlAccess, GossipProfile, GossipSettings, ListenSettings, NodeConfig,
-    NodeSettings, ReplicationSettings, TlsFiles,
+    ApiLimits, ConsensusSettings, ControlAccess, GossipProfile, GossipSettings, ListenSettings,
+    NodeConfig, NodeSettings, ReplicationSettings, TlsFiles,
 };
 use super::raw::{RawConfig, RawGossip, RawNodeId};
 use crate::control::ControlRole;
@@ -715,17 +715,28 @@ fn control(c: &mut Checker, raw: &RawConfig) -> ControlAccess {
         let mut parts = entry.splitn(3, '=');
         let (Some(name), Some(role_text), Some(token)) = (parts.next(), parts.next(), parts.next())
         else {
-            c.invalid(key, "expected name=role=token (e.g. ops=mesh.admin=<32 hex>)");
+            c.invalid(
+                key,
+                "expected name=role=token (e.g. ops=mesh.admin=<32 hex>)",
+            );
             continue;
         };
         if name.is_empty() {
             c.invalid(&key, "the token's name is empty");
         } else if token.len() < 16 {
-            c.invalid(&key, format!("the token of {name:?} has {} characters; at least 16", token.len()));
+            c.invalid(
+                &key,
+                format!(
+                    "the token of {name:?} has {} characters; at least 16",
+                    token.len()
+                ),
+            );
         } else if access.tokens.iter().any(|(n, _, _)| n == name) {
             c.invalid(&key, format!("token name {name:?} is given twice"));
         } else if let Some(role) = role(c, &key, role_text) {
-            access.tokens.push((name.to_owned(), role, token.to_owned()));
+            access
+                .tokens
+                .push((name.to_owned(), role, token.to_owned()));
         }
     }
     for (i, entry) in r.operators.iter().enumerate() {

@@ -23,8 +23,8 @@ use super::auth::Caller;
 use super::backend::{BackendError, BackendFuture, ControlBackend, LeadershipStream};
 use super::model::{
     ClustersSnapshot, FailoverKind, FailoverRequest, FailoverStatus, FailoverStep, FailoverView,
-    Health, LeaderView, LeadershipEvent, PeerView, PreflightCheck, RemoteHealth,
-    ReplicationHealth, StateDiff, WalPosition,
+    Health, LeaderView, LeadershipEvent, PeerView, PreflightCheck, RemoteHealth, ReplicationHealth,
+    StateDiff, WalPosition,
 };
 use super::node_views::{self, LagLimits, RequestNote, TrailStep};
 use crate::audit::{AuditLog, AuditOutcome, AuditRecord};
@@ -232,9 +232,7 @@ fn outcome_of(status: FailoverStatus) -> Option<FailoverOutcome> {
         FailoverStatus::Aborted => Some(FailoverOutcome::Aborted),
         FailoverStatus::Cancelled => Some(FailoverOutcome::Cancelled),
         FailoverStatus::Failed => Some(FailoverOutcome::Failed),
-        FailoverStatus::DryRun | FailoverStatus::AwaitingApproval | FailoverStatus::Running => {
-            None
-        }
+        FailoverStatus::DryRun | FailoverStatus::AwaitingApproval | FailoverStatus::Running => None,
     }
 }
 
@@ -257,7 +255,9 @@ fn unexpected(reply: OperatorReply) -> BackendError {
         OperatorReply::Unavailable(why) => BackendError::Unavailable(why),
         OperatorReply::Refused(r) => node_views::refusal(r),
         OperatorReply::Rejected(e) => rejected(e),
-        other => BackendError::Unavailable(format!("unexpected answer from the control leader: {other:?}")),
+        other => BackendError::Unavailable(format!(
+            "unexpected answer from the control leader: {other:?}"
+        )),
     }
 }
 
@@ -426,9 +426,7 @@ impl ControlBackend for NodeBackend {
                 OperatorReply::Failovers(list) => {
                     let mut views: Vec<FailoverView> = list.iter().map(|f| self.view(f)).collect();
                     // Newest first: ids grow with time.
-                    views.sort_by_key(|v| {
-                        std::cmp::Reverse(parse_id(&v.id).map_or(0, |id| id.0))
-                    });
+                    views.sort_by_key(|v| std::cmp::Reverse(parse_id(&v.id).map_or(0, |id| id.0)));
                     Ok(views)
                 }
                 other => Err(unexpected(other)),

@@ -64,9 +64,8 @@ pub async fn serve_control(
     };
     let backend = NodeBackend::new(handle, metrics, config.node.region.clone(), limits);
     tokio::spawn(backend.watch(audit.clone()));
-    let routes = router(
-        ControlConfig::new(Arc::new(backend), audit).tokens(config.control.bearer_tokens()),
-    );
+    let routes =
+        router(ControlConfig::new(Arc::new(backend), audit).tokens(config.control.bearer_tokens()));
     let roles = config.control.certificate_roles();
     tokio::spawn(async move {
         if let Err(err) =

@@ -17,9 +17,8 @@ use omnirelay_core::replication::{Lag as CoreLag, QuarantinedEvent};
 use super::backend::BackendError;
 use super::model::{
     ClusterLag, ClusterState, ClusterView, ClustersSnapshot, FailoverKind, FailoverStatus,
-    FailoverStep, FailoverSummary, FailoverTrailEntry, FailoverView, Health, Lag,
-    NamespaceState, PeerStatus, PeerView, PreflightCheck, QuarantinedRange, StateDiff,
-    WritesAtRisk,
+    FailoverStep, FailoverSummary, FailoverTrailEntry, FailoverView, Health, Lag, NamespaceState,
+    PeerStatus, PeerView, PreflightCheck, QuarantinedRange, StateDiff, WritesAtRisk,
 };
 use crate::node::NodeStatus;
 
