@@ -1,5 +1,6 @@
 //! The tokio shells around the core: transport security, storage, APIs, and the CLI.
 
+pub mod api;
 pub mod audit;
 pub mod cli;
 pub mod config;

@@ -87,8 +87,8 @@ pub enum NodeDrop {
     UndecodableEntry,
     /// A snapshot arrived, though no log is ever compacted.
     UnexpectedSnapshot,
-    /// A proposed write whose leader stepped down before it committed: the client gets no
-    /// answer (it may still commit) and retries on its timeout.
+    /// A proposed write whose leader stepped down before it committed: its caller was told
+    /// the outcome is unknown (it may still commit).
     UnansweredWrite,
     /// Control traffic only the control leader serves reached another node.
     NotControlLeader,

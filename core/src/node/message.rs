@@ -178,6 +178,12 @@ pub enum WriteOutcome {
         /// The leader, if known.
         leader: Option<NodeId>,
     },
+    /// This node proposed the write but lost its leadership before the write committed:
+    /// it may or may not be written (the next leader decides). A retry may write it twice.
+    Unknown {
+        /// The new leader, if known.
+        leader: Option<NodeId>,
+    },
     /// Try again later.
     RetryLater {
         /// Why.

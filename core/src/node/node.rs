@@ -805,19 +805,25 @@ impl Node {
         self.sync_placements(now);
     }
 
+    /// No longer leading: writes never proposed were not written; proposed ones may still
+    /// commit under the next leader, so their callers learn exactly that.
     fn on_cluster_followership(&mut self) {
         let Some(d) = self.data.as_mut() else {
             return;
         };
+        let leader = d.replica.leader().filter(|l| *l != self.config.id);
         d.streams.clear();
-        d.batch.clear();
         d.flush_at = None;
-        let dropped = d.pending.len();
-        d.pending.clear();
         d.drain_waiters.clear();
         d.freeze_waiters.clear();
-        for _ in 0..dropped {
+        let unproposed = std::mem::take(&mut d.batch);
+        let proposed = std::mem::take(&mut d.pending);
+        for (requester, _) in unproposed {
+            self.reply(requester, WriteOutcome::NotLeader { leader });
+        }
+        for requester in proposed.into_values().flat_map(|(_, r)| r) {
             self.count_drop(NodeDrop::UnansweredWrite);
+            self.reply(requester, WriteOutcome::Unknown { leader });
         }
     }
 

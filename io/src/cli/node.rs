@@ -6,8 +6,9 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::config::{EXIT_INVALID, process_env};
+use crate::api::{ApiStartError, ClientApi};
 use crate::config;
-use crate::node::{StartError, StderrLog};
+use crate::node::{NodeRuntime, StartError, StderrLog};
 
 /// The exit codes, for `--help`.
 pub const EXIT_CODES_HELP: &str = "\
@@ -65,7 +66,8 @@ pub fn run(args: NodeArgs) -> ExitCode {
         // Handlers first: a SIGTERM that arrives while the node starts must stop it
         // gracefully too, not kill it with the default action.
         let stop = stop_signal();
-        let node = match crate::control::start_node(loaded).await {
+        let (config, tls) = (loaded.config.clone(), loaded.tls.clone());
+        let node = match NodeRuntime::start(loaded).await {
             Ok(node) => node,
             Err(StartError::Config(problem)) => {
                 eprintln!("{problem}");
@@ -76,11 +78,43 @@ pub fn run(args: NodeArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        // The control API on listen.control (mutual TLS, roles from [control]).
+        if let Err(e) = crate::control::serve_control(&config, &tls, node.handle()).await {
+            eprintln!("omnirelay: {e}");
+            node.shutdown().await;
+            return ExitCode::FAILURE;
+        }
+        // The client API on listen.http (gRPC and HTTP/JSON, mutual TLS).
+        let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
+        let api = match start_client_api(node.handle(), &config, &tls).await {
+            Ok((api, listener)) => tokio::spawn(api.serve(listener, async move {
+                let _ = api_stopped.await;
+            })),
+            Err(e) => {
+                eprintln!("omnirelay: {e}");
+                node.shutdown().await;
+                return ExitCode::FAILURE;
+            }
+        };
         stop.await;
         tracing::info!("stop requested; flushing logs");
+        let _ = stop_api.send(());
+        let _ = api.await;
         node.shutdown().await;
         ExitCode::SUCCESS
     })
+}
+
+/// Builds the client API and binds `listen.http`.
+async fn start_client_api(
+    handle: crate::node::NodeHandle,
+    config: &crate::config::NodeConfig,
+    tls: &crate::tls::TlsMaterial,
+) -> Result<(ClientApi, tokio::net::TcpListener), ApiStartError> {
+    let api = ClientApi::new(handle, config, tls)?;
+    let listener = ClientApi::bind(config.listen.http).await?;
+    tracing::info!(http = %config.listen.http, "client API listening");
+    Ok((api, listener))
 }
 
 /// Registers the SIGTERM and ctrl-c handlers now; the returned future completes on either.

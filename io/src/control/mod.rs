@@ -30,7 +30,7 @@ pub use auth::{BearerTokens, Caller, CertificateCaller, ControlRole, TokenGrant,
 pub use backend::{BackendError, BackendFuture, ControlBackend, LeadershipStream};
 pub use error::ApiError;
 pub use node_backend::{CONTROL_GROUP, NodeBackend};
-pub use node_service::{serve_control, start_node};
+pub use node_service::serve_control;
 pub use node_views::LagLimits;
 pub use serve::{ALPN_HTTP1, CertificateRoles, serve_mtls};
 

@@ -9,29 +9,11 @@ use super::node_backend::NodeBackend;
 use super::node_views::LagLimits;
 use super::{ControlConfig, router, serve_mtls};
 use crate::audit::AuditLog;
-use crate::config::{ConfigError, LoadedConfig, NodeConfig};
+use crate::config::{ConfigError, NodeConfig};
 use crate::metrics::Metrics;
-use crate::node::{NodeHandle, NodeRuntime, StartError};
+use crate::node::{NodeHandle, StartError};
 use crate::tls::TlsMaterial;
 use crate::transport::TransportError;
-
-/// Starts the node, then serves its control API; if the control API cannot be served the
-/// node is shut down again and the reason returned. `omnirelay node` calls this.
-pub async fn start_node(loaded: LoadedConfig) -> Result<NodeRuntime, StartError> {
-    let config = loaded.config.clone();
-    let tls = loaded.tls.clone();
-    let node = NodeRuntime::start(loaded).await?;
-    match serve_control(&config, &tls, node.handle()).await {
-        Ok(addr) => {
-            tracing::info!(%addr, "control API listening (https, mutual TLS or bearer token)");
-            Ok(node)
-        }
-        Err(e) => {
-            node.shutdown().await;
-            Err(e)
-        }
-    }
-}
 
 /// Binds `listen.control` and serves the control API of `handle` there until the process
 /// ends; returns the bound address (useful with port 0).
@@ -67,6 +49,7 @@ pub async fn serve_control(
     let routes =
         router(ControlConfig::new(Arc::new(backend), audit).tokens(config.control.bearer_tokens()));
     let roles = config.control.certificate_roles();
+    tracing::info!(addr = %bound, "control API listening (https, mutual TLS)");
     tokio::spawn(async move {
         if let Err(err) =
             serve_mtls(listener, server_tls, roles, routes, std::future::pending()).await

@@ -354,12 +354,12 @@ impl Driver {
         }
     }
 
-    /// This node stopped leading its cluster: its unanswered writes will get no answer from
-    /// core (they may still commit under the next leader). Tell their callers to retry with
-    /// the leader.
+    /// This node stopped leading its cluster. Core answers every write it held (`NotLeader`
+    /// if never proposed, `Unknown` if proposed) before it reports the change, so this only
+    /// catches a caller core never heard of; "unknown" is the honest answer for it.
     fn abandon_writes(&mut self, leader: Option<omnirelay_core::NodeId>) {
         for (_, tx) in std::mem::take(&mut self.writes) {
-            let _ = tx.send(WriteOutcome::NotLeader { leader });
+            let _ = tx.send(WriteOutcome::Unknown { leader });
         }
     }
 

@@ -217,7 +217,7 @@ impl ModelClient {
                     }
                 }
             },
-            WriteOutcome::NotLeader { leader } => {
+            WriteOutcome::NotLeader { leader } | WriteOutcome::Unknown { leader } => {
                 let to = match leader {
                     Some(l) if l != from && !self.is_suspect(l, now) => l,
                     _ => self.next_node(from, now),
