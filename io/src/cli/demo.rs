@@ -440,8 +440,8 @@ async fn story(args: DemoArgs) -> anyhow::Result<bool> {
 
     say.heading("Summary");
     println!(
-        "   {:<28} {:<42} {:>12}  {}",
-        "step", "outcome", "write pause", "loss"
+        "   {:<28} {:<42} {:>12}  loss",
+        "step", "outcome", "write pause"
     );
     for r in &rows {
         println!(
