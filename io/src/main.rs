@@ -5,6 +5,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use omnirelay_io::cli::cert::{self, CertCommand};
 use omnirelay_io::cli::config::{self as config_cli, ConfigCommand};
+use omnirelay_io::cli::demo::{self, DemoArgs};
+use omnirelay_io::cli::dev::{self, DevCommand};
 use omnirelay_io::cli::mesh::{self, MeshArgs};
 use omnirelay_io::cli::node::{self as node_cli, NodeArgs};
 
@@ -30,6 +32,11 @@ enum Command {
     /// Operate the mesh through a node's control API.
     #[command(after_help = mesh::EXIT_CODES_HELP)]
     Mesh(MeshArgs),
+    /// Run the three-minute tour: a local mesh, a workload, failovers and a region kill.
+    Demo(DemoArgs),
+    /// Local development mesh: `dev up` runs 3 clusters x 3 nodes until ctrl-c.
+    #[command(subcommand)]
+    Dev(DevCommand),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +48,8 @@ fn main() -> ExitCode {
         Command::Node(args) => return node_cli::run(args),
         // Its own exit codes: 1 refused, 2 usage, 3 unreachable.
         Command::Mesh(args) => return mesh::run(args),
+        Command::Demo(args) => return demo::run(args),
+        Command::Dev(command) => return dev::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

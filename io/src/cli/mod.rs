@@ -2,5 +2,7 @@
 
 pub mod cert;
 pub mod config;
+pub mod demo;
+pub mod dev;
 pub mod mesh;
 pub mod node;

@@ -78,6 +78,12 @@ pub fn run(args: NodeArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        // The control API on listen.control (mutual TLS, roles from [control]).
+        if let Err(e) = crate::control::serve_control(&config, &tls, node.handle()).await {
+            eprintln!("omnirelay: {e}");
+            node.shutdown().await;
+            return ExitCode::FAILURE;
+        }
         // The client API on listen.http (gRPC and HTTP/JSON, mutual TLS).
         let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
         let api = match start_client_api(node.handle(), &config, &tls).await {

@@ -139,6 +139,14 @@ pub(crate) const SECTIONS: &[Section] = &[
         keys: &[("max_body_bytes", Integer), ("max_payload_bytes", Integer)],
     },
     Section {
+        name: "control",
+        keys: &[
+            ("tokens", TextList),
+            ("operators", TextList),
+            ("node_role", Text),
+        ],
+    },
+    Section {
         name: "mesh",
         keys: &[
             ("failover_version_increment", Integer),
@@ -326,6 +334,7 @@ mod tests {
             auto_failover: RawAutoFailover::default(),
             storage: RawStorage::default(),
             api: RawApi::default(),
+            control: RawControl::default(),
             mesh: Some(RawMesh {
                 failover_version_increment: 10,
                 clusters: vec![RawMeshCluster {

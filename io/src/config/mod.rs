@@ -39,8 +39,8 @@ pub use env::ENV_PREFIX;
 pub use error::{ConfigError, ConfigErrors};
 pub use mesh::{MeshCluster, MeshNode, MeshSettings, MeshWitness};
 pub use node::{
-    ApiLimits, ConsensusSettings, GossipProfile, GossipSettings, ListenSettings, NodeConfig,
-    NodeSettings, ReplicationSettings, Summary, TlsFiles,
+    ApiLimits, ConsensusSettings, ControlAccess, GossipProfile, GossipSettings, ListenSettings,
+    NodeConfig, NodeSettings, ReplicationSettings, Summary, TlsFiles,
 };
 
 use crate::tls::TlsMaterial;
@@ -136,6 +136,7 @@ fn typed(mut table: Table, problems: &mut Vec<ConfigError>) -> raw::RawConfig {
     section!(auto_failover);
     section!(storage);
     section!(api);
+    section!(control);
     if let Some(value) = table.remove("mesh") {
         config.mesh = typed_section("mesh", value, problems);
     }

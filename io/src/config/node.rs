@@ -12,6 +12,7 @@ use omnirelay_core::replication::ApplierConfig;
 use omnirelay_core::{ClusterId, NodeId};
 
 use super::address::HostPort;
+use crate::control::{BearerTokens, CertificateRoles, ControlRole};
 use crate::storage::WalConfig;
 use crate::tls::Role;
 
@@ -38,6 +39,8 @@ pub struct NodeConfig {
     pub storage: WalConfig,
     /// `[api]`: client API limits.
     pub api: ApiLimits,
+    /// `[control]`: who may call the control API.
+    pub control: ControlAccess,
     /// `[mesh]`: the whole topology (absent in files that only configure the parts; a
     /// running node requires it, see [`NodeConfig::core_config`]).
     pub mesh: Option<super::mesh::MeshSettings>,
@@ -182,6 +185,58 @@ pub struct ApiLimits {
     pub max_body_bytes: usize,
     /// Largest event payload accepted; at most `max_body_bytes`.
     pub max_payload_bytes: usize,
+}
+
+/// `[control]`: bearer tokens and certificate roles of the control API.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ControlAccess {
+    /// `tokens`: (name, role, token), in file order.
+    pub tokens: Vec<(String, ControlRole, String)>,
+    /// `operators`: the role of each operator certificate, by name.
+    pub operators: BTreeMap<String, ControlRole>,
+    /// `node_role`: the role of every node certificate of the mesh (`None`: no access).
+    pub node_role: Option<ControlRole>,
+}
+
+impl fmt::Debug for ControlAccess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print a secret: names and roles only.
+        let tokens: Vec<(&str, ControlRole)> = self
+            .tokens
+            .iter()
+            .map(|(n, r, _)| (n.as_str(), *r))
+            .collect();
+        f.debug_struct("ControlAccess")
+            .field("tokens", &tokens)
+            .field("operators", &self.operators)
+            .field("node_role", &self.node_role)
+            .finish()
+    }
+}
+
+impl ControlAccess {
+    /// The bearer tokens the control router accepts.
+    pub fn bearer_tokens(&self) -> BearerTokens {
+        self.tokens
+            .iter()
+            .fold(BearerTokens::new(), |tokens, (name, role, token)| {
+                tokens.with(token, name, *role)
+            })
+    }
+
+    /// The roles client certificates carry on the control listener.
+    pub fn certificate_roles(&self) -> CertificateRoles {
+        let roles = self
+            .operators
+            .iter()
+            .fold(CertificateRoles::new(), |roles, (name, role)| {
+                roles.operator(name, *role)
+            });
+        match self.node_role {
+            Some(role) => roles.nodes(role),
+            None => roles,
+        }
+    }
 }
 
 impl NodeConfig {

@@ -281,6 +281,26 @@ impl Default for RawApi {
     }
 }
 
+/// `[control]`
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct RawControl {
+    pub tokens: Vec<String>,
+    pub operators: Vec<String>,
+    pub node_role: String,
+}
+
+impl Default for RawControl {
+    fn default() -> Self {
+        RawControl {
+            tokens: Vec::new(),
+            operators: Vec::new(),
+            // Other nodes and tools holding a node certificate may look, not act.
+            node_role: "mesh.read".into(),
+        }
+    }
+}
+
 /// The whole file. Absent sections take their defaults.
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -295,6 +315,7 @@ pub(crate) struct RawConfig {
     pub auto_failover: RawAutoFailover,
     pub storage: RawStorage,
     pub api: RawApi,
+    pub control: RawControl,
     /// Absent in files written before the node runtime; `omnirelay node` requires it.
     pub mesh: Option<RawMesh>,
 }

@@ -18,10 +18,11 @@ use rustls_pki_types::{CertificateDer, UnixTime};
 use super::address::HostPort;
 use super::error::ConfigError;
 use super::node::{
-    ApiLimits, ConsensusSettings, GossipProfile, GossipSettings, ListenSettings, NodeConfig,
-    NodeSettings, ReplicationSettings, TlsFiles,
+    ApiLimits, ConsensusSettings, ControlAccess, GossipProfile, GossipSettings, ListenSettings,
+    NodeConfig, NodeSettings, ReplicationSettings, TlsFiles,
 };
 use super::raw::{RawConfig, RawGossip, RawNodeId};
+use crate::control::ControlRole;
 use crate::storage::WalConfig;
 use crate::tls::{Identity, Role, TlsError, TlsMaterial, provider};
 
@@ -103,6 +104,7 @@ pub(crate) fn validate(
     let auto_failover = auto_failover(&mut c, raw);
     let storage = storage(&mut c, raw);
     let api = api(&mut c, raw);
+    let control = control(&mut c, raw);
     let mesh = super::mesh::validate(raw, &mut c.problems);
     let material = tls_files
         .as_ref()
@@ -136,6 +138,7 @@ pub(crate) fn validate(
                 auto_failover,
                 storage,
                 api,
+                control,
                 mesh,
             };
             // The same mapping the node runs at start, so validate refuses what it would.
@@ -692,4 +695,67 @@ fn signed_by_ca(files: &TlsFiles) -> Result<(), String> {
         .verify_client_cert(leaf, intermediates, UnixTime::now())
         .map(|_| ())
         .map_err(|e| format!("certificate does not verify against tls.ca: {e}"))
+}
+
+/// `[control]`: `tokens` as `name=role=token`, `operators` as `name=role`, `node_role` a
+/// role or `none`. Every entry is checked; a token shorter than 16 characters is refused
+/// (it would be guessable), as is a name given twice.
+fn control(c: &mut Checker, raw: &RawConfig) -> ControlAccess {
+    let r = &raw.control;
+    let mut access = ControlAccess::default();
+    let role = |c: &mut Checker, key: &str, text: &str| match text.parse::<ControlRole>() {
+        Ok(role) => Some(role),
+        Err(e) => {
+            c.invalid(key, e.to_string());
+            None
+        }
+    };
+    for (i, entry) in r.tokens.iter().enumerate() {
+        let key = format!("control.tokens[{i}]");
+        let mut parts = entry.splitn(3, '=');
+        let (Some(name), Some(role_text), Some(token)) = (parts.next(), parts.next(), parts.next())
+        else {
+            c.invalid(
+                key,
+                "expected name=role=token (e.g. ops=mesh.admin=<32 hex>)",
+            );
+            continue;
+        };
+        if name.is_empty() {
+            c.invalid(&key, "the token's name is empty");
+        } else if token.len() < 16 {
+            c.invalid(
+                &key,
+                format!(
+                    "the token of {name:?} has {} characters; at least 16",
+                    token.len()
+                ),
+            );
+        } else if access.tokens.iter().any(|(n, _, _)| n == name) {
+            c.invalid(&key, format!("token name {name:?} is given twice"));
+        } else if let Some(role) = role(c, &key, role_text) {
+            access
+                .tokens
+                .push((name.to_owned(), role, token.to_owned()));
+        }
+    }
+    for (i, entry) in r.operators.iter().enumerate() {
+        let key = format!("control.operators[{i}]");
+        let Some((name, role_text)) = entry.split_once('=') else {
+            c.invalid(key, "expected name=role (e.g. alice=mesh.operate)");
+            continue;
+        };
+        if name.is_empty() {
+            c.invalid(&key, "the operator's name is empty");
+        } else if access.operators.contains_key(name) {
+            c.invalid(&key, format!("operator {name:?} is given twice"));
+        } else if let Some(role) = role(c, &key, role_text) {
+            access.operators.insert(name.to_owned(), role);
+        }
+    }
+    access.node_role = match r.node_role.as_str() {
+        "none" => None,
+        text => role(c, "control.node_role", text),
+    };
+    access
 }

@@ -7,6 +7,7 @@
 //! the node's own cluster, fixed at construction, so a caller cannot mislabel a series.
 
 mod codes;
+mod node_status;
 
 use omnirelay_core::{ClusterId, NamespaceId};
 use prometheus::{
