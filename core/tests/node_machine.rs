@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use omnirelay_core::Machine;
 use omnirelay_core::node::{
-    ClientWrite, ClusterCommand, ClusterData, ClusterSpec, Node, NodeConfig, NodeError,
-    NodeEvent, NodeMessage, OperatorReply, OperatorRequest, Restored, Topology, TopologyError,
-    WriteCommand, WriteOutcome, WriteRefusal, decode, encode,
+    ClientWrite, ClusterCommand, ClusterData, ClusterSpec, Node, NodeConfig, NodeError, NodeEvent,
+    NodeMessage, OperatorReply, OperatorRequest, Restored, Topology, TopologyError, WriteCommand,
+    WriteOutcome, WriteRefusal, decode, encode,
 };
 use omnirelay_core::registry::{ChangeMetadata, NamespacePlacement, PlacementState};
 use omnirelay_core::replication::{ClusterVersionVector, FailoverVersion, Placement};
@@ -68,7 +68,10 @@ impl Mesh {
             .all_nodes()
             .map(|id| {
                 let config = NodeConfig::new(id, topology.clone());
-                (id, Node::new(config, Restored::default(), id.0 * 7919, Instant::ZERO).unwrap())
+                (
+                    id,
+                    Node::new(config, Restored::default(), id.0 * 7919, Instant::ZERO).unwrap(),
+                )
             })
             .collect();
         Mesh {
@@ -119,12 +122,16 @@ impl Mesh {
                 _ => false,
             };
             if msg_first {
-                let Some(((at, seq), _)) = self.queue.first_key_value() else { break };
+                let Some(((at, seq), _)) = self.queue.first_key_value() else {
+                    break;
+                };
                 if *at > until {
                     break;
                 }
                 let (at, seq) = (*at, *seq);
-                let Some((from, to, msg)) = self.queue.remove(&(at, seq)) else { break };
+                let Some((from, to, msg)) = self.queue.remove(&(at, seq)) else {
+                    break;
+                };
                 self.now = at;
                 if let Some(node) = self.nodes.get_mut(&to) {
                     node.handle_message(at, from, msg);
@@ -163,7 +170,10 @@ impl Mesh {
             token: None,
         };
         let now = self.now;
-        self.nodes.get_mut(&at).unwrap().handle_client_write(now, write);
+        self.nodes
+            .get_mut(&at)
+            .unwrap()
+            .handle_client_write(now, write);
         self.drain(at);
         for _ in 0..200 {
             if let Some(outcome) = self.reply(at, request) {
@@ -201,9 +211,18 @@ fn a_configured_mesh_elects_one_leader_per_group_and_bootstraps_its_registry() {
             .count();
         assert_eq!(leaders, 1, "{cluster}");
     }
-    assert_eq!(mesh.nodes.values().filter(|n| n.is_control_leader()).count(), 1);
+    assert_eq!(
+        mesh.nodes
+            .values()
+            .filter(|n| n.is_control_leader())
+            .count(),
+        1
+    );
     for node in mesh.nodes.values() {
-        let placement = node.registry().placement(&ns("orders")).expect("bootstrapped");
+        let placement = node
+            .registry()
+            .placement(&ns("orders"))
+            .expect("bootstrapped");
         assert_eq!(placement.value.active_cluster, cid("east"));
     }
 }
@@ -251,7 +270,13 @@ fn a_write_to_the_passive_cluster_is_redirected_to_the_active_one() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(mesh.nodes[&west].data().unwrap().namespace_len(&ns("orders")), 0);
+    assert_eq!(
+        mesh.nodes[&west]
+            .data()
+            .unwrap()
+            .namespace_len(&ns("orders")),
+        0
+    );
 }
 
 #[test]
@@ -293,11 +318,16 @@ fn bad_writes_are_refused_with_a_reason_and_change_nothing() {
         token: None,
     };
     let now = mesh.now;
-    mesh.nodes.get_mut(&leader).unwrap().handle_client_write(now, unknown);
+    mesh.nodes
+        .get_mut(&leader)
+        .unwrap()
+        .handle_client_write(now, unknown);
     mesh.drain(leader);
     assert_eq!(
         mesh.reply(leader, 3),
-        Some(WriteOutcome::Refused(WriteRefusal::UnknownNamespace(ns("nobody"))))
+        Some(WriteOutcome::Refused(WriteRefusal::UnknownNamespace(ns(
+            "nobody"
+        ))))
     );
     let stale = ClientWrite {
         request: 4,
@@ -306,11 +336,16 @@ fn bad_writes_are_refused_with_a_reason_and_change_nothing() {
         payload: vec![],
         token: Some(FailoverVersion(0)),
     };
-    mesh.nodes.get_mut(&leader).unwrap().handle_client_write(now, stale);
+    mesh.nodes
+        .get_mut(&leader)
+        .unwrap()
+        .handle_client_write(now, stale);
     mesh.drain(leader);
     assert!(matches!(
         mesh.reply(leader, 4),
-        Some(WriteOutcome::Refused(WriteRefusal::StaleFencingToken { .. }))
+        Some(WriteOutcome::Refused(
+            WriteRefusal::StaleFencingToken { .. }
+        ))
     ));
     let witness = ClientWrite {
         request: 5,
@@ -319,7 +354,10 @@ fn bad_writes_are_refused_with_a_reason_and_change_nothing() {
         payload: vec![],
         token: None,
     };
-    mesh.nodes.get_mut(&NodeId(7)).unwrap().handle_client_write(now, witness);
+    mesh.nodes
+        .get_mut(&NodeId(7))
+        .unwrap()
+        .handle_client_write(now, witness);
     mesh.drain(NodeId(7));
     assert_eq!(
         mesh.reply(NodeId(7), 5),
@@ -357,17 +395,24 @@ fn a_node_outside_the_topology_is_refused_at_build() {
     let config = NodeConfig::new(NodeId(99), topology());
     assert!(matches!(
         Node::new(config, Restored::default(), 1, Instant::ZERO),
-        Err(NodeError::Topology(TopologyError::NotInTopology(NodeId(99))))
+        Err(NodeError::Topology(TopologyError::NotInTopology(NodeId(
+            99
+        ))))
     ));
     let mut bad = (*topology()).clone();
     bad.control_voters.push(NodeId(50));
-    assert_eq!(bad.validate(), Err(TopologyError::UnknownControlVoter(NodeId(50))));
+    assert_eq!(
+        bad.validate(),
+        Err(TopologyError::UnknownControlVoter(NodeId(50)))
+    );
 }
 
 #[test]
 fn an_undecodable_log_command_is_an_error_not_a_panic() {
     assert!(decode::<ClusterCommand>(&[0xff, 0xff, 0xff]).is_err());
-    let cmd = ClusterCommand::Hold { origin: cid("west") };
+    let cmd = ClusterCommand::Hold {
+        origin: cid("west"),
+    };
     assert_eq!(decode::<ClusterCommand>(&encode(&cmd)).unwrap(), cmd);
 }
 
@@ -407,20 +452,26 @@ fn history(steps: &[(&str, u64, Option<u64>)]) -> Vec<Placement> {
 fn a_write_committed_after_its_token_was_superseded_is_refused_at_apply() {
     let mut data = ClusterData::new(cid("east"));
     let now = Instant::ZERO;
-    data.apply(now, ClusterCommand::Placement {
-        placement: placement("east", 1, PlacementState::Active),
-        revision: 1,
-        history: history(&[("east", 1, None)]),
-    });
+    data.apply(
+        now,
+        ClusterCommand::Placement {
+            placement: placement("east", 1, PlacementState::Active),
+            revision: 1,
+            history: history(&[("east", 1, None)]),
+        },
+    );
     assert!(matches!(
         data.apply(now, ClusterCommand::Writes(vec![write("a", 1)]))[0],
         WriteOutcome::Accepted { origin_seq: 1, .. }
     ));
-    data.apply(now, ClusterCommand::Placement {
-        placement: placement("east", 1, PlacementState::Draining),
-        revision: 2,
-        history: history(&[("east", 1, None)]),
-    });
+    data.apply(
+        now,
+        ClusterCommand::Placement {
+            placement: placement("east", 1, PlacementState::Draining),
+            revision: 2,
+            history: history(&[("east", 1, None)]),
+        },
+    );
     assert!(matches!(
         data.apply(now, ClusterCommand::Writes(vec![write("b", 1)]))[0],
         WriteOutcome::RetryLater { .. }
@@ -432,16 +483,22 @@ fn a_write_committed_after_its_token_was_superseded_is_refused_at_apply() {
 fn a_placement_older_than_the_one_applied_is_ignored() {
     let mut data = ClusterData::new(cid("east"));
     let now = Instant::ZERO;
-    data.apply(now, ClusterCommand::Placement {
-        placement: placement("west", 12, PlacementState::Active),
-        revision: 5,
-        history: history(&[("east", 1, None), ("west", 12, None)]),
-    });
-    data.apply(now, ClusterCommand::Placement {
-        placement: placement("east", 1, PlacementState::Active),
-        revision: 3,
-        history: history(&[("east", 1, None)]),
-    });
+    data.apply(
+        now,
+        ClusterCommand::Placement {
+            placement: placement("west", 12, PlacementState::Active),
+            revision: 5,
+            history: history(&[("east", 1, None), ("west", 12, None)]),
+        },
+    );
+    data.apply(
+        now,
+        ClusterCommand::Placement {
+            placement: placement("east", 1, PlacementState::Active),
+            revision: 3,
+            history: history(&[("east", 1, None)]),
+        },
+    );
     let (p, revision) = data.placement(&ns("orders")).unwrap();
     assert_eq!((p.active_cluster.clone(), revision), (cid("west"), 5));
 }
@@ -450,20 +507,30 @@ fn a_placement_older_than_the_one_applied_is_ignored() {
 fn a_returning_old_active_quarantines_exactly_its_writes_after_the_cutoff() {
     let mut data = ClusterData::new(cid("east"));
     let now = Instant::ZERO;
-    data.apply(now, ClusterCommand::Placement {
-        placement: placement("east", 1, PlacementState::Active),
-        revision: 1,
-        history: history(&[("east", 1, None)]),
-    });
+    data.apply(
+        now,
+        ClusterCommand::Placement {
+            placement: placement("east", 1, PlacementState::Active),
+            revision: 1,
+            history: history(&[("east", 1, None)]),
+        },
+    );
     let writes = (1..=5).map(|i| write(&format!("k{i}"), 1)).collect();
     data.apply(now, ClusterCommand::Writes(writes));
     // West was promoted having applied east's writes up to seq 3.
-    data.apply(now, ClusterCommand::Placement {
-        placement: placement("west", 12, PlacementState::Active),
-        revision: 9,
-        history: history(&[("east", 1, None), ("west", 12, Some(3))]),
-    });
-    let diff: Vec<u64> = data.state_diff().iter().map(|q| q.event.origin_seq).collect();
+    data.apply(
+        now,
+        ClusterCommand::Placement {
+            placement: placement("west", 12, PlacementState::Active),
+            revision: 9,
+            history: history(&[("east", 1, None), ("west", 12, Some(3))]),
+        },
+    );
+    let diff: Vec<u64> = data
+        .state_diff()
+        .iter()
+        .map(|q| q.event.origin_seq)
+        .collect();
     assert_eq!(diff, vec![4, 5]);
     assert!(data.is_quarantined(&cid("east"), 4) && !data.is_quarantined(&cid("east"), 3));
     assert_eq!(data.namespace_len(&ns("orders")), 3);

@@ -30,6 +30,9 @@ enum Command {
     /// Operate the mesh through a node's control API.
     #[command(after_help = mesh::EXIT_CODES_HELP)]
     Mesh(MeshArgs),
+    /// Measure replication throughput and lag against this machine's raw ceilings.
+    #[command(subcommand)]
+    Bench(omnirelay_io::cli::bench::BenchCommand),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
         Command::Node(args) => return node_cli::run(args),
         // Its own exit codes: 1 refused, 2 usage, 3 unreachable.
         Command::Mesh(args) => return mesh::run(args),
+        Command::Bench(command) => return omnirelay_io::cli::bench::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

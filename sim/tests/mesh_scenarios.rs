@@ -112,7 +112,11 @@ fn the_printed_replay_command_reproduces_the_seed_trace_hash() {
         .arg("--per-seed")
         .output()
         .expect("run omnirelay-sim");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     let first: serde_json::Value =
         serde_json::from_str(stdout.lines().next().expect("a per-seed line")).expect("json");

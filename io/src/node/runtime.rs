@@ -226,6 +226,8 @@ impl NodeRuntime {
 
         let (commands_tx, commands_rx) = mpsc::channel(options.command_queue.max(1));
         let (registry_tx, registry_rx) = watch::channel(Arc::clone(node.registry()));
+        let (applied_tx, applied_rx) =
+            watch::channel(node.data().map(|d| d.vv().clone()).unwrap_or_default());
         let (leadership_tx, _) = broadcast::channel(256);
         let (audit_tx, _) = broadcast::channel(256);
         let handle = NodeHandle {
@@ -233,6 +235,7 @@ impl NodeRuntime {
             cluster: node.cluster().cloned(),
             commands: commands_tx,
             registry: registry_rx,
+            applied: applied_rx,
             leadership: leadership_tx.clone(),
             audit: audit_tx.clone(),
         };
@@ -245,6 +248,7 @@ impl NodeRuntime {
             writers,
             outbox,
             registry_tx,
+            applied_tx,
             leadership_tx,
             audit_tx,
             shutdown_rx,

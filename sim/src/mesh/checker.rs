@@ -157,12 +157,7 @@ pub fn check(
         let unreported = data
             .state_diff()
             .iter()
-            .filter(|q| {
-                matches!(
-                    q.reason,
-                    QuarantineReason::WrittenAfterSupersession { .. }
-                )
-            })
+            .filter(|q| matches!(q.reason, QuarantineReason::WrittenAfterSupersession { .. }))
             .filter(|q| {
                 !recorder.losses.iter().any(|l| {
                     l.old_active == q.event.origin_cluster
@@ -181,8 +176,7 @@ pub fn check(
     if scenario.expect_quarantine {
         let old_active = scenario.layout.topology().clusters[0].id.clone();
         let listed = nodes.iter().any(|(_, n)| {
-            n.cluster() == Some(&old_active)
-                && n.data().is_some_and(|d| !d.state_diff().is_empty())
+            n.cluster() == Some(&old_active) && n.data().is_some_and(|d| !d.state_diff().is_empty())
         });
         if !listed {
             out.push(violation(

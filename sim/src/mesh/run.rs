@@ -354,7 +354,12 @@ pub fn run_observed(
         unavailability_s: gap.as_secs_f64(),
         kill_to_write_s,
         reported_lost: checker::reported_lost(&sim, &tee.recorder),
-        at_risk_reported: tee.recorder.losses.iter().map(LossReport::known_at_risk).sum(),
+        at_risk_reported: tee
+            .recorder
+            .losses
+            .iter()
+            .map(LossReport::known_at_risk)
+            .sum(),
         failovers: tee.recorder.finished.clone(),
         operator_replies: tee
             .recorder
