@@ -61,6 +61,10 @@ pub struct ReplicationArgs {
     /// `write_many` calls in flight at once.
     #[arg(long, default_value_t = 16)]
     pub in_flight: usize,
+    /// Events streamed ahead of the target's acknowledgement (default: the core's 8,192).
+    /// The core refills a stream once per 50 ms tick, so this / 50 ms caps the rate.
+    #[arg(long)]
+    pub stream_window: Option<u64>,
     /// Directory under which the temporary data directory is made (default: the system's
     /// temporary directory). Put it on the disk to measure.
     #[arg(long)]
@@ -81,6 +85,8 @@ pub struct ReplicationReport {
     pub batch: u64,
     /// Calls in flight.
     pub in_flight: usize,
+    /// Events streamed ahead of the target's acknowledgement (`null`: the core's default).
+    pub stream_window: Option<u64>,
     /// Events the target cluster applied from the source during the run.
     pub applied_events: u64,
     /// Whether the target applied every event written.
@@ -91,6 +97,11 @@ pub struct ReplicationReport {
     pub events_per_sec: f64,
     /// End to end, payload megabytes (10^6) per second.
     pub payload_mb_per_sec: f64,
+    /// Stage: events / seconds until the source had acknowledged every write.
+    pub source_accept_events_per_sec: f64,
+    /// Stage: the target's apply rate after the source had acknowledged everything (the
+    /// replication pipeline alone, without client load); `null` when nothing was left.
+    pub catch_up_events_per_sec: Option<f64>,
     /// Writes answered other than `Accepted` (then retried).
     pub retried_writes: u64,
     /// Replication lag samples (one per acknowledged `write_many` call).
@@ -101,6 +112,17 @@ pub struct ReplicationReport {
     pub lag_p99_ms: f64,
     /// Lag, largest sample, milliseconds.
     pub lag_max_ms: f64,
+    /// CPU seconds (user + system, all threads) the process used from the first write to
+    /// the last event applied (`null` where `/proc/self/stat` does not exist).
+    pub cpu_seconds: Option<f64>,
+    /// Events per CPU second of the whole process (both nodes and the writers): what the
+    /// code costs, whatever else the machine was running.
+    pub events_per_cpu_sec: Option<f64>,
+    /// CPU cores available to the process.
+    pub cores: usize,
+    /// 1-minute load average when the run started (`null` where unknown): a busy machine
+    /// gives this process only part of its cores.
+    pub load_average: Option<f64>,
     /// Fsyncs of the source's cluster log during the run.
     pub source_fsyncs: u64,
     /// Fsyncs of the target's cluster log during the run.
@@ -177,9 +199,24 @@ fn print_text(r: &ReplicationReport) {
         r.events_per_sec, r.payload_mb_per_sec, r.seconds, r.applied_events, r.retried_writes
     );
     println!(
+        "  stages          source accepted {:.0} events/s; target caught up at {} events/s once the source was done",
+        r.source_accept_events_per_sec,
+        r.catch_up_events_per_sec
+            .map_or("-".to_owned(), |c| format!("{c:.0}"))
+    );
+    println!(
         "  lag             p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms  ({} samples, ack at source -> applied at target)",
         r.lag_p50_ms, r.lag_p99_ms, r.lag_max_ms, r.lag_samples
     );
+    if let Some(cpu) = r.cpu_seconds {
+        println!(
+            "  cpu             {:.2} s  ({:.0} events per CPU second; {} cores, load average {} at start)",
+            cpu,
+            r.events_per_cpu_sec.unwrap_or_default(),
+            r.cores,
+            r.load_average.map_or("?".to_owned(), |l| format!("{l:.2}"))
+        );
+    }
     println!(
         "  fsyncs          source {}  target {}  ({:.0} events per source fsync)",
         r.source_fsyncs, r.target_fsyncs, r.events_per_source_fsync
@@ -207,6 +244,7 @@ pub async fn replication(args: ReplicationArgs) -> anyhow::Result<ReplicationRep
     }
     let parent = args.dir.clone().unwrap_or_else(std::env::temp_dir);
     let dir = ScratchDir::new(&parent)?;
+    let load = load_average();
     let e2e = end_to_end(&args, dir.path()).await?;
 
     let bytes = args.events.saturating_mul(args.size as u64);
@@ -229,12 +267,19 @@ pub async fn replication(args: ReplicationArgs) -> anyhow::Result<ReplicationRep
         size_bytes: args.size,
         batch: args.batch,
         in_flight: args.in_flight,
+        stream_window: args.stream_window,
         applied_events: e2e.applied,
         all_applied: e2e.applied >= args.events,
         seconds: e2e.seconds,
         events_per_sec,
         payload_mb_per_sec: mb / e2e.seconds,
         retried_writes: e2e.retried,
+        source_accept_events_per_sec: events / e2e.accept_seconds,
+        catch_up_events_per_sec: e2e.catch_up_events_per_sec,
+        cpu_seconds: e2e.cpu_seconds,
+        events_per_cpu_sec: e2e.cpu_seconds.filter(|c| *c > 0.0).map(|c| events / c),
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        load_average: load,
         lag_samples: e2e.lags.len(),
         lag_p50_ms: percentile_ms(&e2e.lags, 0.50),
         lag_p99_ms: percentile_ms(&e2e.lags, 0.99),
@@ -280,12 +325,15 @@ impl Drop for ScratchDir {
 /// What the end-to-end part measured.
 struct EndToEnd {
     seconds: f64,
+    accept_seconds: f64,
+    catch_up_events_per_sec: Option<f64>,
     applied: u64,
     retried: u64,
     lags: Vec<Duration>,
     source_fsyncs: u64,
     target_fsyncs: u64,
     events_per_source_fsync: f64,
+    cpu_seconds: Option<f64>,
 }
 
 /// The two nodes: n1 alone in cluster `a` (active for `bench`), n2 alone in `b`.
@@ -354,7 +402,7 @@ nodes = [{{ id = "n2", grpc = "127.0.0.1:{p2}", http = "127.0.0.1:2" }}]
     )
 }
 
-async fn start_nodes(dir: &Path) -> anyhow::Result<Nodes> {
+async fn start_nodes(dir: &Path, stream_window: Option<u64>) -> anyhow::Result<Nodes> {
     let tls = dir.join("tls");
     let ca = MeshCa::generate("omnirelay bench CA")?;
     ca.write(&tls)?;
@@ -380,6 +428,7 @@ async fn start_nodes(dir: &Path) -> anyhow::Result<Nodes> {
                 .map_err(|e| anyhow!("config of n{id}: {e}"))?;
             let options = RuntimeOptions {
                 seed: Some(id),
+                stream_window,
                 ..RuntimeOptions::default()
             };
             NodeRuntime::start_on(TokioNetwork, loaded, options)
@@ -430,7 +479,7 @@ fn cluster_syncs(status: &crate::node::NodeStatus) -> u64 {
 }
 
 async fn end_to_end(args: &ReplicationArgs, dir: &Path) -> anyhow::Result<EndToEnd> {
-    let nodes = start_nodes(dir).await?;
+    let nodes = start_nodes(dir, args.stream_window).await?;
     let result = drive(args, &nodes).await;
     nodes.a.shutdown().await;
     nodes.b.shutdown().await;
@@ -466,6 +515,7 @@ async fn drive(args: &ReplicationArgs, nodes: &Nodes) -> anyhow::Result<EndToEnd
         }
     });
 
+    let cpu_before = process_cpu_seconds();
     let started = Instant::now();
     let next = Arc::new(AtomicU64::new(0));
     let mut writers = Vec::new();
@@ -483,10 +533,14 @@ async fn drive(args: &ReplicationArgs, nodes: &Nodes) -> anyhow::Result<EndToEnd
         acks.extend(samples);
         retried += retries;
     }
+    let accepted_at = Instant::now();
     let moves = tokio::time::timeout(Duration::from_secs(600), watcher)
         .await
         .context("the target did not apply every event within 600 s")?
         .context("watcher task")?;
+    let cpu = process_cpu_seconds()
+        .zip(cpu_before)
+        .map(|(after, before)| after - before);
     let (done_at, last_seq) = moves.last().copied().unwrap_or((started, 0));
     let syncs_after = (
         cluster_syncs(&a.status().await?),
@@ -504,7 +558,17 @@ async fn drive(args: &ReplicationArgs, nodes: &Nodes) -> anyhow::Result<EndToEnd
                 .map(|(at, _)| at.saturating_duration_since(*acked))
         })
         .collect();
+    // What the target still had to apply once the source had acknowledged everything.
+    let applied_then = moves
+        .iter()
+        .take_while(|(at, _)| *at <= accepted_at)
+        .last()
+        .map_or(warm_seq, |(_, seq)| *seq);
+    let backlog = last_seq.saturating_sub(applied_then);
+    let catch_up = done_at.saturating_duration_since(accepted_at).as_secs_f64();
     Ok(EndToEnd {
+        accept_seconds: accepted_at.duration_since(started).as_secs_f64(),
+        catch_up_events_per_sec: (backlog > 0 && catch_up > 0.0).then(|| backlog as f64 / catch_up),
         seconds: done_at.duration_since(started).as_secs_f64(),
         applied: last_seq.saturating_sub(warm_seq),
         retried,
@@ -512,6 +576,7 @@ async fn drive(args: &ReplicationArgs, nodes: &Nodes) -> anyhow::Result<EndToEnd
         source_fsyncs,
         target_fsyncs: syncs_after.1.saturating_sub(syncs_before.1),
         events_per_source_fsync: args.events as f64 / source_fsyncs.max(1) as f64,
+        cpu_seconds: cpu,
     })
 }
 
@@ -532,22 +597,25 @@ async fn write_share(
         if first >= events {
             return Ok((samples, retried));
         }
-        let mut pending = (first..(first + batch).min(events))
-            .map(|k| bench_write(k + 1, payload))
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        // Keys, not writes, are kept for a retry: the writes themselves move to the node.
+        let mut pending: Vec<u64> = (first + 1..=(first + batch).min(events)).collect();
         let mut attempts = 0;
         while !pending.is_empty() {
-            let outcomes = a.write_many(pending.clone()).await?;
+            let writes = pending
+                .iter()
+                .map(|k| bench_write(*k, payload))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let outcomes = a.write_many(writes).await?;
             let acked = Instant::now();
             let mut again = Vec::new();
             let mut highest = None;
-            for (write, outcome) in pending.into_iter().zip(outcomes) {
+            for (key, outcome) in pending.into_iter().zip(outcomes) {
                 match outcome {
                     WriteOutcome::Accepted { origin_seq, .. } => {
                         highest = highest.max(Some(origin_seq));
                     }
                     WriteOutcome::Refused(r) => bail!("write refused: {r}"),
-                    _ => again.push(write),
+                    _ => again.push(key),
                 }
             }
             if let Some(seq) = highest {
@@ -564,6 +632,29 @@ async fn write_share(
             pending = again;
         }
     }
+}
+
+/// CPU time (user + system, every thread) this process has used, from `/proc/self/stat`
+/// (`None` where that does not exist). Fields 14 and 15 count USER_HZ ticks, 100 per
+/// second on Linux whatever the kernel's own HZ.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name may hold spaces; the fields after its closing parenthesis do not.
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    let mut fields = rest.split_whitespace().skip(11);
+    let user: f64 = fields.next()?.parse().ok()?;
+    let system: f64 = fields.next()?.parse().ok()?;
+    Some((user + system) / 100.0)
+}
+
+/// The 1-minute load average (`/proc/loadavg`), to tell a busy machine's figures apart.
+fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 fn percentile_ms(sorted_or_not: &[Duration], q: f64) -> f64 {
