@@ -84,7 +84,10 @@ fn bench_replication_json_reports_every_figure_and_every_event_arrives() {
     assert_eq!(object.len(), FIELDS.len(), "unexpected fields in {stdout}");
 
     assert_eq!(report["events"], 2000);
-    assert_eq!(report["applied_events"], 2000, "every event reaches the target");
+    assert_eq!(
+        report["applied_events"], 2000,
+        "every event reaches the target"
+    );
     assert_eq!(report["all_applied"], true);
     assert!(
         report["lag_samples"].as_u64().is_some_and(|n| n > 0),
