@@ -441,14 +441,14 @@ async fn start_nodes(dir: &Path, stream_window: Option<u64>) -> anyhow::Result<N
     Ok(Nodes { a, b })
 }
 
-fn bench_write(key: u64, payload: &[u8]) -> anyhow::Result<ClientWrite> {
-    Ok(ClientWrite {
+fn bench_write(namespace: &NamespaceId, key: u64, payload: &[u8]) -> ClientWrite {
+    ClientWrite {
         request: 0,
-        namespace: NamespaceId::new(NAMESPACE)?,
+        namespace: namespace.clone(),
         key: format!("k{key}").into_bytes(),
         payload: payload.to_vec(),
         token: None,
-    })
+    }
 }
 
 /// Waits until `a` leads its cluster and accepts a write (registry distributed, control
@@ -458,8 +458,9 @@ async fn warm_up(a: &NodeHandle, payload: &[u8]) -> anyhow::Result<u64> {
     loop {
         let status = a.status().await?;
         if status.role == Some(RoleKind::Leader)
-            && let WriteOutcome::Accepted { origin_seq, .. } =
-                a.write(bench_write(0, payload)?).await?
+            && let WriteOutcome::Accepted { origin_seq, .. } = a
+                .write(bench_write(&NamespaceId::new(NAMESPACE)?, 0, payload))
+                .await?
         {
             return Ok(origin_seq);
         }
@@ -590,6 +591,7 @@ async fn write_share(
     batch: u64,
     payload: &[u8],
 ) -> anyhow::Result<(Vec<(u64, Instant)>, u64)> {
+    let namespace = NamespaceId::new(NAMESPACE)?;
     let mut samples = Vec::new();
     let mut retried = 0;
     loop {
@@ -603,8 +605,8 @@ async fn write_share(
         while !pending.is_empty() {
             let writes = pending
                 .iter()
-                .map(|k| bench_write(*k, payload))
-                .collect::<anyhow::Result<Vec<_>>>()?;
+                .map(|k| bench_write(&namespace, *k, payload))
+                .collect();
             let outcomes = a.write_many(writes).await?;
             let acked = Instant::now();
             let mut again = Vec::new();
