@@ -10,6 +10,7 @@ const FIELDS: &[&str] = &[
     "size_bytes",
     "batch",
     "in_flight",
+    "rate",
     "stream_window",
     "applied_events",
     "all_applied",
@@ -40,8 +41,10 @@ const FIELDS: &[&str] = &[
     "target_met",
 ];
 
-/// Fields that are `null` when they do not apply (no `/proc`, no backlog, default window).
+/// Fields that are `null` when they do not apply (no `/proc`, no backlog, default window,
+/// unpaced load).
 const NULLABLE: &[&str] = &[
+    "rate",
     "stream_window",
     "catch_up_events_per_sec",
     "cpu_seconds",
@@ -54,7 +57,8 @@ fn bench_replication_json_reports_every_figure_and_every_event_arrives() {
     let scratch = tempfile::tempdir().expect("temp dir");
     let output = Command::new(env!("CARGO_BIN_EXE_omnirelay"))
         .args(["bench", "replication", "--events", "2000", "--size", "256"])
-        .args(["--batch", "100", "--in-flight", "4", "--json", "--dir"])
+        .args(["--batch", "100", "--in-flight", "4", "--rate", "100000"])
+        .args(["--json", "--dir"])
         .arg(scratch.path())
         .output()
         .expect("run omnirelay");

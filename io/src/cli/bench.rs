@@ -61,6 +61,10 @@ pub struct ReplicationArgs {
     /// `write_many` calls in flight at once.
     #[arg(long, default_value_t = 16)]
     pub in_flight: usize,
+    /// Offered load in events/s (default: as fast as the source accepts). Below
+    /// saturation the lag figures show replication's own delay rather than a queue.
+    #[arg(long)]
+    pub rate: Option<f64>,
     /// Events streamed ahead of the target's acknowledgement (default: the core's 8,192).
     /// The core refills a stream once per 50 ms tick, so this / 50 ms caps the rate.
     #[arg(long)]
@@ -85,6 +89,8 @@ pub struct ReplicationReport {
     pub batch: u64,
     /// Calls in flight.
     pub in_flight: usize,
+    /// Offered load, events/s (`null`: as fast as the source accepts).
+    pub rate: Option<f64>,
     /// Events streamed ahead of the target's acknowledgement (`null`: the core's default).
     pub stream_window: Option<u64>,
     /// Events the target cluster applied from the source during the run.
@@ -191,8 +197,15 @@ pub fn run(command: BenchCommand) -> ExitCode {
 
 fn print_text(r: &ReplicationReport) {
     println!(
-        "replication: {} events of {} B, write_many of {} x {} in flight",
-        r.events, r.size_bytes, r.batch, r.in_flight
+        "replication: {} events of {} B, write_many of {} x {} in flight, offered {}, stream window {}",
+        r.events,
+        r.size_bytes,
+        r.batch,
+        r.in_flight,
+        r.rate
+            .map_or("as fast as accepted".to_owned(), |x| format!("{x:.0}/s")),
+        r.stream_window
+            .map_or("default".to_owned(), |w| w.to_string())
     );
     println!(
         "  end to end      {:>12.0} events/s  {:>8.1} MB/s  ({:.2} s, {} applied at the target, {} retried)",
@@ -242,6 +255,9 @@ pub async fn replication(args: ReplicationArgs) -> anyhow::Result<ReplicationRep
     if args.events == 0 || args.size == 0 || args.batch == 0 || args.in_flight == 0 {
         bail!("--events, --size, --batch and --in-flight must be at least 1");
     }
+    if args.rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
+        bail!("--rate must be a positive number of events per second");
+    }
     let parent = args.dir.clone().unwrap_or_else(std::env::temp_dir);
     let dir = ScratchDir::new(&parent)?;
     let load = load_average();
@@ -267,6 +283,7 @@ pub async fn replication(args: ReplicationArgs) -> anyhow::Result<ReplicationRep
         size_bytes: args.size,
         batch: args.batch,
         in_flight: args.in_flight,
+        rate: args.rate,
         stream_window: args.stream_window,
         applied_events: e2e.applied,
         all_applied: e2e.applied >= args.events,
@@ -522,9 +539,13 @@ async fn drive(args: &ReplicationArgs, nodes: &Nodes) -> anyhow::Result<EndToEnd
     let mut writers = Vec::new();
     for _ in 0..args.in_flight {
         let (a, next, payload) = (a.clone(), Arc::clone(&next), Arc::clone(&payload));
-        let (events, batch) = (args.events, args.batch);
+        let share = Share {
+            events: args.events,
+            batch: args.batch,
+            pace: args.rate.map(|rate| (started, rate)),
+        };
         writers.push(tokio::spawn(async move {
-            write_share(&a, &next, events, batch, &payload).await
+            write_share(&a, &next, share, &payload).await
         }));
     }
     let mut acks = Vec::new();
@@ -581,16 +602,29 @@ async fn drive(args: &ReplicationArgs, nodes: &Nodes) -> anyhow::Result<EndToEnd
     })
 }
 
+/// What one writer writes: its share of `events` in calls of `batch`, paced from
+/// `(start, events/s)` when given.
+#[derive(Clone, Copy, Debug)]
+struct Share {
+    events: u64,
+    batch: u64,
+    pace: Option<(Instant, f64)>,
+}
+
 /// One writer: takes `batch` events at a time from the shared counter until `events` are
 /// claimed, and writes them until each is accepted. Returns `(highest origin_seq of the
 /// call, when it was acknowledged)` per call, and how many writes had to be retried.
 async fn write_share(
     a: &NodeHandle,
     next: &AtomicU64,
-    events: u64,
-    batch: u64,
+    share: Share,
     payload: &[u8],
 ) -> anyhow::Result<(Vec<(u64, Instant)>, u64)> {
+    let Share {
+        events,
+        batch,
+        pace,
+    } = share;
     let namespace = NamespaceId::new(NAMESPACE)?;
     let mut samples = Vec::new();
     let mut retried = 0;
@@ -598,6 +632,11 @@ async fn write_share(
         let first = next.fetch_add(batch, Ordering::Relaxed);
         if first >= events {
             return Ok((samples, retried));
+        }
+        if let Some((started, rate)) = pace {
+            // Event `first` is due at `first / rate` seconds into the run.
+            let due = started + Duration::from_secs_f64(first as f64 / rate);
+            tokio::time::sleep_until(due.into()).await;
         }
         // Keys, not writes, are kept for a retry: the writes themselves move to the node.
         let mut pending: Vec<u64> = (first + 1..=(first + batch).min(events)).collect();
