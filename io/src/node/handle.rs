@@ -203,7 +203,9 @@ impl NodeHandle {
     /// Writes a batch of events with one message to the driver and one answer: the
     /// outcomes in the order of `writes`, each as [`NodeHandle::write`] would give it.
     /// The writes reach the core together, so the leader proposes them in as few log
-    /// entries as its batch limit allows. `request` fields are ignored.
+    /// entries as its batch limit allows. `request` fields are ignored. The driver takes
+    /// the whole batch in one turn, so keep it near the core's batch limit (1,024 writes)
+    /// rather than sending everything at once.
     pub async fn write_many(
         &self,
         writes: Vec<ClientWrite>,
