@@ -37,6 +37,9 @@ enum Command {
     /// Local development mesh: `dev up` runs 3 clusters x 3 nodes until ctrl-c.
     #[command(subcommand)]
     Dev(DevCommand),
+    /// Measure replication throughput and lag against this machine's raw ceilings.
+    #[command(subcommand)]
+    Bench(omnirelay_io::cli::bench::BenchCommand),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         Command::Mesh(args) => return mesh::run(args),
         Command::Demo(args) => return demo::run(args),
         Command::Dev(command) => return dev::run(command),
+        Command::Bench(command) => return omnirelay_io::cli::bench::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

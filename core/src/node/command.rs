@@ -15,9 +15,11 @@ use crate::{ClusterId, Instant, NamespaceId};
 pub struct WriteCommand {
     /// The namespace.
     pub namespace: NamespaceId,
-    /// The key.
+    /// The key (encoded as one byte string, not byte by byte).
+    #[serde(with = "serde_bytes")]
     pub key: Vec<u8>,
     /// The value.
+    #[serde(with = "serde_bytes")]
     pub payload: Vec<u8>,
     /// The failover version the leader accepted it under; applied only if still current.
     pub token: FailoverVersion,

@@ -96,6 +96,9 @@ impl Node {
                 stream.acked.merge(&vv);
                 stream.leader = Some(from);
                 stream.synced = true;
+                // The window moved: refill it now rather than at the next tick, or throughput
+                // is capped at one window per tick.
+                self.pump_stream_to(now, &cluster);
             }
             ReplicationMessage::NotLeader { cluster, leader } => {
                 let Some(stream) = self.data.as_mut().and_then(|d| d.streams.get_mut(&cluster))
@@ -163,6 +166,15 @@ impl Node {
     /// Sends what each target has not seen yet, within the window; rewinds streams that
     /// made no progress.
     pub(crate) fn pump_streams(&mut self, now: Instant) {
+        self.pump_streams_to(now, None);
+    }
+
+    /// Refills the stream to `target` only (its acknowledgement just freed window).
+    fn pump_stream_to(&mut self, now: Instant, target: &ClusterId) {
+        self.pump_streams_to(now, Some(target));
+    }
+
+    fn pump_streams_to(&mut self, now: Instant, only: Option<&ClusterId>) {
         let topology = Arc::clone(&self.config.topology);
         let limits = self.config.limits;
         let retry = self.config.timings.stream_retry;
@@ -175,7 +187,11 @@ impl Node {
         }
         let origins: Vec<ClusterId> = d.data.origins().cloned().collect();
         let mut out = Vec::new();
-        for (target, stream) in d.streams.iter_mut() {
+        let streams = d
+            .streams
+            .iter_mut()
+            .filter(|(target, _)| only.is_none_or(|o| o == *target));
+        for (target, stream) in streams {
             let Some(spec) = topology.cluster(target) else {
                 continue;
             };

@@ -43,8 +43,10 @@ pub struct Event {
     /// The namespace's failover version at the origin when it accepted the write.
     pub failover_version: FailoverVersion,
     /// The written key.
+    #[serde(with = "serde_bytes")]
     pub key: Vec<u8>,
     /// The written value.
+    #[serde(with = "serde_bytes")]
     pub payload: Vec<u8>,
     /// When the origin committed it, on the origin's clock.
     pub written_at: Instant,

@@ -1,5 +1,6 @@
 //! The `omnirelay` command line. Each subcommand lives in its own file.
 
+pub mod bench;
 pub mod cert;
 pub mod config;
 pub mod demo;

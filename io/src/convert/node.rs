@@ -95,6 +95,34 @@ pub fn envelope_to_wire(
     })
 }
 
+/// [`envelope_to_wire`] for a message the caller no longer needs: a replication batch's
+/// keys and payloads move into the envelope instead of being copied (the outbox's hot path;
+/// every other message is converted as by reference).
+pub fn envelope_into_wire(
+    from: NodeId,
+    to: NodeId,
+    message: NodeMessage,
+) -> Option<v1::NodeEnvelope> {
+    match message {
+        NodeMessage::Replication(ReplicationMessage::Batch { source, events }) => {
+            Some(v1::NodeEnvelope {
+                from: from.0,
+                to: to.0,
+                body: Some(v1::node_envelope::Body::ReplicationBatch(
+                    v1::NodeEventBatch {
+                        source: source.to_string(),
+                        events: events
+                            .into_iter()
+                            .map(super::replication::event_into_wire)
+                            .collect(),
+                    },
+                )),
+            })
+        }
+        other => envelope_to_wire(from, to, &other),
+    }
+}
+
 /// The sender, addressee and message of an envelope, every field checked.
 pub fn envelope_from_wire(
     wire: v1::NodeEnvelope,

@@ -38,6 +38,23 @@ pub(crate) struct GroupWriter {
     pub position: Arc<Mutex<WalPosition>>,
 }
 
+/// Who waits for one client write's outcome.
+#[derive(Debug)]
+enum WriteWaiter {
+    /// A [`NodeHandle::write`](super::NodeHandle::write) caller.
+    One(oneshot::Sender<WriteOutcome>),
+    /// Slot `slot` of the `write_many` call `batch`.
+    InBatch { batch: u64, slot: usize },
+}
+
+/// A `write_many` call waiting for the last of its outcomes.
+#[derive(Debug)]
+struct PendingBatch {
+    outcomes: Vec<Option<WriteOutcome>>,
+    missing: usize,
+    reply: oneshot::Sender<Vec<WriteOutcome>>,
+}
+
 /// Everything the driver task owns.
 pub(crate) struct Driver {
     pub node: Node,
@@ -48,12 +65,14 @@ pub(crate) struct Driver {
     pub writers: BTreeMap<Group, GroupWriter>,
     pub outbox: Arc<dyn Outbox>,
     pub registry: watch::Sender<Arc<Registry>>,
+    pub applied: watch::Sender<ClusterVersionVector>,
     pub leadership: broadcast::Sender<LeadershipNotice>,
     pub audit: broadcast::Sender<AuditRecord>,
     pub shutdown: watch::Receiver<bool>,
     next_request: u64,
     loopback: VecDeque<NodeMessage>,
-    writes: BTreeMap<u64, oneshot::Sender<WriteOutcome>>,
+    writes: BTreeMap<u64, WriteWaiter>,
+    batches: BTreeMap<u64, PendingBatch>,
     ops: BTreeMap<u64, oneshot::Sender<OperatorReply>>,
 }
 
@@ -77,6 +96,7 @@ impl Driver {
         writers: BTreeMap<Group, GroupWriter>,
         outbox: Arc<dyn Outbox>,
         registry: watch::Sender<Arc<Registry>>,
+        applied: watch::Sender<ClusterVersionVector>,
         leadership: broadcast::Sender<LeadershipNotice>,
         audit: broadcast::Sender<AuditRecord>,
         shutdown: watch::Receiver<bool>,
@@ -90,12 +110,14 @@ impl Driver {
             writers,
             outbox,
             registry,
+            applied,
             leadership,
             audit,
             shutdown,
             next_request: 1,
             loopback: VecDeque::new(),
             writes: BTreeMap::new(),
+            batches: BTreeMap::new(),
             ops: BTreeMap::new(),
         }
     }
@@ -142,6 +164,7 @@ impl Driver {
                 self.node.handle_timeout(now);
             }
             self.drain();
+            self.publish_applied();
         }
         tracing::info!(node = %self.node.id(), "driver stopped");
         self.node
@@ -191,8 +214,31 @@ impl Driver {
                 let handle = self.next_request;
                 self.next_request += 1;
                 write.request = handle;
-                self.writes.insert(handle, reply);
+                self.writes.insert(handle, WriteWaiter::One(reply));
                 self.node.handle_client_write(now, write);
+            }
+            Command::WriteMany(writes, reply) => {
+                let batch = self.next_request;
+                self.next_request += 1;
+                self.batches.insert(
+                    batch,
+                    PendingBatch {
+                        outcomes: writes.iter().map(|_| None).collect(),
+                        missing: writes.len(),
+                        reply,
+                    },
+                );
+                for (slot, mut write) in writes.into_iter().enumerate() {
+                    let handle = self.next_request;
+                    self.next_request += 1;
+                    write.request = handle;
+                    self.writes
+                        .insert(handle, WriteWaiter::InBatch { batch, slot });
+                    self.node.handle_client_write(now, write);
+                    // Outputs after each input, as `Node` documents (a full batch of the
+                    // core's becomes a persist request here).
+                    self.drain();
+                }
             }
             Command::Operator(request, reply) => {
                 let handle = self.next_request;
@@ -293,8 +339,8 @@ impl Driver {
                 None => tracing::error!(?group, "persist request for a group without a log"),
             },
             NodeEvent::WriteReply(reply) => {
-                if let Some(tx) = self.writes.remove(&reply.request) {
-                    let _ = tx.send(reply.outcome);
+                if let Some(waiter) = self.writes.remove(&reply.request) {
+                    self.answer(waiter, reply.outcome);
                 }
             }
             NodeEvent::OperatorReply { op, reply } => {
@@ -358,8 +404,44 @@ impl Driver {
     /// if never proposed, `Unknown` if proposed) before it reports the change, so this only
     /// catches a caller core never heard of; "unknown" is the honest answer for it.
     fn abandon_writes(&mut self, leader: Option<omnirelay_core::NodeId>) {
-        for (_, tx) in std::mem::take(&mut self.writes) {
-            let _ = tx.send(WriteOutcome::Unknown { leader });
+        for (_, waiter) in std::mem::take(&mut self.writes) {
+            self.answer(waiter, WriteOutcome::Unknown { leader });
+        }
+    }
+
+    /// Gives one write's outcome to whoever waits for it; a `write_many` caller is answered
+    /// once its last write has an outcome.
+    fn answer(&mut self, waiter: WriteWaiter, outcome: WriteOutcome) {
+        match waiter {
+            WriteWaiter::One(tx) => {
+                let _ = tx.send(outcome);
+            }
+            WriteWaiter::InBatch { batch, slot } => {
+                let Some(pending) = self.batches.get_mut(&batch) else {
+                    return;
+                };
+                if let Some(cell) = pending.outcomes.get_mut(slot)
+                    && cell.replace(outcome).is_none()
+                {
+                    pending.missing -= 1;
+                }
+                if pending.missing == 0
+                    && let Some(done) = self.batches.remove(&batch)
+                {
+                    let _ = done
+                        .reply
+                        .send(done.outcomes.into_iter().flatten().collect());
+                }
+            }
+        }
+    }
+
+    /// Publishes the cluster's applied version vector when it moved.
+    fn publish_applied(&self) {
+        if let Some(data) = self.node.data()
+            && *self.applied.borrow() != *data.vv()
+        {
+            self.applied.send_replace(data.vv().clone());
         }
     }
 

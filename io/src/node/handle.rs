@@ -144,6 +144,7 @@ pub enum LeadershipChangeKind {
 #[derive(Debug)]
 pub(crate) enum Command {
     Write(ClientWrite, oneshot::Sender<WriteOutcome>),
+    WriteMany(Vec<ClientWrite>, oneshot::Sender<Vec<WriteOutcome>>),
     Operator(OperatorRequest, oneshot::Sender<OperatorReply>),
     Read {
         namespace: NamespaceId,
@@ -162,6 +163,7 @@ pub struct NodeHandle {
     pub(crate) cluster: Option<ClusterId>,
     pub(crate) commands: mpsc::Sender<Command>,
     pub(crate) registry: watch::Receiver<Arc<Registry>>,
+    pub(crate) applied: watch::Receiver<ClusterVersionVector>,
     pub(crate) leadership: broadcast::Sender<LeadershipNotice>,
     pub(crate) audit: broadcast::Sender<AuditRecord>,
 }
@@ -198,6 +200,22 @@ impl NodeHandle {
         self.ask(|tx| Command::Write(w, tx)).await
     }
 
+    /// Writes a batch of events with one message to the driver and one answer: the
+    /// outcomes in the order of `writes`, each as [`NodeHandle::write`] would give it.
+    /// The writes reach the core together, so the leader proposes them in as few log
+    /// entries as its batch limit allows. `request` fields are ignored. The driver takes
+    /// the whole batch in one turn, so keep it near the core's batch limit (1,024 writes)
+    /// rather than sending everything at once.
+    pub async fn write_many(
+        &self,
+        writes: Vec<ClientWrite>,
+    ) -> Result<Vec<WriteOutcome>, NodeStopped> {
+        if writes.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.ask(|tx| Command::WriteMany(writes, tx)).await
+    }
+
     /// An operator request, served by the control group's leader (forwarded there when
     /// this node does not lead it).
     pub async fn operator(&self, r: OperatorRequest) -> Result<OperatorReply, NodeStopped> {
@@ -228,6 +246,12 @@ impl NodeHandle {
     /// The registry as this node knows it, updated whenever it changes.
     pub fn registry_watch(&self) -> watch::Receiver<Arc<Registry>> {
         self.registry.clone()
+    }
+
+    /// What this cluster has applied, updated as soon as the driver sees it move (for
+    /// waiting on replication without polling; a witness's stays empty).
+    pub fn applied_watch(&self) -> watch::Receiver<ClusterVersionVector> {
+        self.applied.clone()
     }
 
     /// Leadership changes of both groups, from now on.

@@ -24,7 +24,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::driver::Inbound;
 use super::outbox::Outbox;
-use crate::convert::node::{envelope_from_wire, envelope_to_wire};
+use crate::convert::node::{envelope_from_wire, envelope_into_wire};
 use crate::tls::Identity;
 use crate::transport::{Dialer, Network, peer_identity};
 
@@ -109,7 +109,7 @@ impl Outbox for PeerOutbox {
             self.unknown.fetch_add(1, Ordering::Relaxed);
             return;
         };
-        if let Some(envelope) = envelope_to_wire(self.me, to, &message) {
+        if let Some(envelope) = envelope_into_wire(self.me, to, message) {
             queue.push(envelope);
         }
     }

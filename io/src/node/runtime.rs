@@ -59,6 +59,10 @@ pub struct RuntimeOptions {
     /// The node clock's reading at start, in Unix nanoseconds (default: the wall clock).
     /// A simulator pins it, since its clock is not the process's.
     pub clock_anchor_unix_nanos: Option<u64>,
+    /// Events a cluster leader streams ahead of a target's acknowledgement, per origin
+    /// (default: the core's `NodeLimits::stream_window`). The core refills streams once per
+    /// tick, so this over the tick bounds replication throughput.
+    pub stream_window: Option<u64>,
 }
 
 impl std::fmt::Debug for RuntimeOptions {
@@ -66,6 +70,7 @@ impl std::fmt::Debug for RuntimeOptions {
         f.debug_struct("RuntimeOptions")
             .field("seed", &self.seed)
             .field("peer_queue", &self.peer_queue)
+            .field("stream_window", &self.stream_window)
             .finish_non_exhaustive()
     }
 }
@@ -80,6 +85,7 @@ impl Default for RuntimeOptions {
             on_fatal: group_log::exit_on_fatal(),
             writer: WriterMode::Thread,
             clock_anchor_unix_nanos: None,
+            stream_window: None,
         }
     }
 }
@@ -131,7 +137,10 @@ impl NodeRuntime {
         F: FnMut(Group, &Path) -> Result<D, DiskError>,
     {
         let LoadedConfig { config, tls } = loaded;
-        let core = config.core_config()?;
+        let mut core = config.core_config()?;
+        if let Some(window) = options.stream_window {
+            core.limits.stream_window = window.max(1);
+        }
         let id = core.id;
         let mesh = config
             .mesh
@@ -226,6 +235,8 @@ impl NodeRuntime {
 
         let (commands_tx, commands_rx) = mpsc::channel(options.command_queue.max(1));
         let (registry_tx, registry_rx) = watch::channel(Arc::clone(node.registry()));
+        let (applied_tx, applied_rx) =
+            watch::channel(node.data().map(|d| d.vv().clone()).unwrap_or_default());
         let (leadership_tx, _) = broadcast::channel(256);
         let (audit_tx, _) = broadcast::channel(256);
         let handle = NodeHandle {
@@ -233,6 +244,7 @@ impl NodeRuntime {
             cluster: node.cluster().cloned(),
             commands: commands_tx,
             registry: registry_rx,
+            applied: applied_rx,
             leadership: leadership_tx.clone(),
             audit: audit_tx.clone(),
         };
@@ -245,6 +257,7 @@ impl NodeRuntime {
             writers,
             outbox,
             registry_tx,
+            applied_tx,
             leadership_tx,
             audit_tx,
             shutdown_rx,
