@@ -537,3 +537,57 @@ fn a_returning_old_active_quarantines_exactly_its_writes_after_the_cutoff() {
     // The store stays contiguous so streams can still relay seqs 4 and 5.
     assert_eq!(data.events_from(&cid("east"), 1, 10).len(), 5);
 }
+
+#[test]
+fn a_third_cluster_takes_back_superseded_writes_it_applied_before_the_new_active_did() {
+    // South applied east's writes 1-5; west was promoted having applied only up to 3.
+    let mut data = ClusterData::new(cid("south"));
+    let now = Instant::ZERO;
+    data.apply(
+        now,
+        ClusterCommand::Placement {
+            placement: placement("east", 1, PlacementState::Active),
+            revision: 1,
+            history: history(&[("east", 1, None)]),
+        },
+    );
+    let events = (1..=5)
+        .map(|seq| omnirelay_core::replication::Event {
+            namespace: ns("orders"),
+            origin_cluster: cid("east"),
+            origin_seq: seq,
+            failover_version: FailoverVersion(1),
+            key: format!("k{seq}").into_bytes(),
+            payload: vec![],
+            written_at: Instant::ZERO,
+        })
+        .collect();
+    data.apply(
+        now,
+        ClusterCommand::Remote {
+            source: cid("east"),
+            events,
+        },
+    );
+    assert_eq!(data.namespace_len(&ns("orders")), 5);
+    data.apply(
+        now,
+        ClusterCommand::Placement {
+            placement: placement("west", 12, PlacementState::Active),
+            revision: 9,
+            history: history(&[("east", 1, None), ("west", 12, Some(3))]),
+        },
+    );
+    let diff: Vec<u64> = data
+        .state_diff()
+        .iter()
+        .map(|q| q.event.origin_seq)
+        .collect();
+    assert_eq!(diff, vec![4, 5]);
+    assert_eq!(data.namespace_len(&ns("orders")), 3);
+    assert_eq!(
+        data.vv().get(&cid("east")),
+        5,
+        "the VV still counts them: streams stay contiguous"
+    );
+}

@@ -85,12 +85,15 @@ fn ctrl_c_during_the_demo_kills_every_node_process() {
         .expect("start omnirelay demo");
     let stdout = child.stdout.take().expect("stdout");
     // Interrupt once the workload runs: every node is up by then.
-    for line in BufReader::new(stdout).lines() {
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
         let line = line.expect("line");
         if line.contains("1. A client writes") {
             break;
         }
     }
+    // Keep reading: a closed pipe would make the demo's next print fail, not the ctrl-c.
+    let drain = std::thread::spawn(move || lines.count());
     assert!(
         !nodes_running_under(&run_dir).is_empty(),
         "the nodes run while the demo does"
@@ -101,6 +104,7 @@ fn ctrl_c_during_the_demo_kills_every_node_process() {
         .expect("kill -INT");
     assert!(sent.success());
     let status = child.wait().expect("demo exit");
+    let _ = drain.join();
     assert_eq!(status.code(), Some(130), "ctrl-c exits 130");
     // The guard killed and reaped each child before the demo exited.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);

@@ -171,6 +171,11 @@ pub struct NodeTimings {
     /// control group is about to be failed over, and every write it acknowledged from then
     /// on would be at risk. Bounds what an emergency failover can lose to about this long.
     pub active_lease: Duration,
+    /// A cluster leader releases a hold (emergency freeze) older than this: the failover that
+    /// asked for it was abandoned, or a late duplicate request re-held the stream. Safe at any
+    /// time: writes of the old active beyond a promotion's cutoff are taken back wherever
+    /// they were applied when the promotion arrives.
+    pub freeze_timeout: Duration,
 }
 
 impl Default for NodeTimings {
@@ -184,6 +189,7 @@ impl Default for NodeTimings {
             batch_delay: Duration::from_millis(1),
             operator_timeout: Duration::from_secs(5),
             active_lease: Duration::from_secs(2),
+            freeze_timeout: Duration::from_secs(5),
         }
     }
 }

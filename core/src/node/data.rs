@@ -252,15 +252,16 @@ impl ClusterData {
             // Errors are placements older than what the applier knows: nothing to learn.
             let _ = self.applier.handle_placement(step.clone());
         }
-        // Our own writes after an emergency cutoff are exactly the reported possible loss:
-        // the rest of the mesh quarantines them, so we stop counting them as applied too.
+        // Writes of a superseded active after an emergency cutoff are exactly the reported
+        // possible loss. The applier quarantines those that arrive from now on; those this
+        // cluster applied already (its own, or ones it received before the new active did)
+        // are taken back here, so every cluster ends with the same applied set.
         for pair in history.windows(2) {
             let (old, new) = (&pair[0], &pair[1]);
-            if old.active_cluster == self.local
-                && new.active_cluster != self.local
+            if old.active_cluster != new.active_cluster
                 && let Some(cutoff) = new.superseded_cutoff
             {
-                self.quarantine_own(now, &namespace, old, new, cutoff);
+                self.quarantine_superseded(now, &namespace, old, new, cutoff);
             }
         }
         let released = history.windows(2).last().and_then(|pair| {
@@ -276,7 +277,7 @@ impl ClusterData {
         }
     }
 
-    fn quarantine_own(
+    fn quarantine_superseded(
         &mut self,
         now: Instant,
         namespace: &NamespaceId,
@@ -284,13 +285,13 @@ impl ClusterData {
         new: &crate::replication::Placement,
         cutoff: u64,
     ) {
-        let local = self.local.clone();
+        let superseded = old.active_cluster.clone();
         let Some(keys) = self.by_namespace.get(namespace) else {
             return;
         };
-        let doomed: Vec<(ClusterId, u64)> = keys
+        let doomed: BTreeSet<(ClusterId, u64)> = keys
             .iter()
-            .filter(|(origin, seq)| *origin == local && *seq > cutoff)
+            .filter(|(origin, seq)| *origin == superseded && *seq > cutoff)
             .filter(|(origin, seq)| {
                 self.event(origin, *seq)
                     .is_some_and(|e| e.failover_version == old.failover_version)

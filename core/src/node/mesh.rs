@@ -200,6 +200,7 @@ impl Node {
             self.control_contact = now;
         }
         if self.is_cluster_leader() {
+            self.release_stale_holds(now);
             self.sync_placements(now);
             self.pump_streams(now);
             if status_due {
@@ -210,6 +211,39 @@ impl Node {
             self.report_reachability(now);
         }
         self.control_tick(now);
+    }
+
+    /// Cluster leader: releases holds older than `freeze_timeout` (see its docs).
+    fn release_stale_holds(&mut self, now: Instant) {
+        let timeout = self.config.timings.freeze_timeout;
+        let retry = self.config.timings.stream_retry;
+        let clusters: Vec<ClusterId> = self
+            .config
+            .topology
+            .clusters
+            .iter()
+            .map(|c| c.id.clone())
+            .collect();
+        let Some(d) = self.data.as_mut() else {
+            return;
+        };
+        for origin in clusters {
+            if !d.data.is_held(&origin) {
+                d.held_since.remove(&origin);
+                continue;
+            }
+            let (since, last_release) = *d.held_since.entry(origin.clone()).or_insert((now, None));
+            let due = now.saturating_duration_since(since) >= timeout
+                && last_release.is_none_or(|at| now.saturating_duration_since(at) >= retry);
+            if due {
+                let bytes = command::encode(&ClusterCommand::Release {
+                    origin: origin.clone(),
+                });
+                if d.replica.propose(now, bytes).is_ok() {
+                    d.held_since.insert(origin, (since, Some(now)));
+                }
+            }
+        }
     }
 
     fn report_status(&mut self, now: Instant) {

@@ -102,6 +102,8 @@ pub(crate) struct DataRole {
     pub(crate) drain_waiters:
         BTreeMap<crate::failover::FailoverId, (crate::NamespaceId, u64, NodeId)>,
     pub(crate) freeze_waiters: BTreeMap<crate::failover::FailoverId, (ClusterId, NodeId)>,
+    /// Since when this leader has seen each origin held, and when it last proposed a release.
+    pub(crate) held_since: BTreeMap<ClusterId, (Instant, Option<Instant>)>,
 }
 
 /// One node of the mesh: gossip, its cluster's consensus and data, the control group's
@@ -221,6 +223,7 @@ impl Node {
                     senders: BTreeMap::new(),
                     drain_waiters: BTreeMap::new(),
                     freeze_waiters: BTreeMap::new(),
+                    held_since: BTreeMap::new(),
                 })
             }
             None => None,

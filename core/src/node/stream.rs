@@ -48,7 +48,7 @@ impl Stream {
         Lag {
             entries: last.saturating_sub(acked),
             seconds: if last > acked {
-                data.age_of(local, acked + 1, now)
+                data.age_of(local, acked.saturating_add(1), now)
             } else {
                 std::time::Duration::ZERO
             },
@@ -214,7 +214,7 @@ impl Node {
                 let ahead = stream
                     .next
                     .get(origin)
-                    .is_some_and(|n| *n > stream.acked.get(origin) + 1);
+                    .is_some_and(|n| *n > stream.acked.get(origin).saturating_add(1));
                 let since = stream
                     .progress
                     .get(origin)
@@ -237,10 +237,10 @@ impl Node {
                     .next
                     .get(origin)
                     .copied()
-                    .unwrap_or(acked + 1)
-                    .max(acked + 1);
+                    .unwrap_or(acked.saturating_add(1))
+                    .max(acked.saturating_add(1));
                 let last = d.data.vv().get(origin);
-                while next <= last && next - acked <= limits.stream_window {
+                while next <= last && next.saturating_sub(acked) <= limits.stream_window {
                     let batch: Vec<Event> = d
                         .data
                         .events_from(origin, next, limits.max_stream_batch)

@@ -267,7 +267,7 @@ async fn story(args: DemoArgs) -> anyhow::Result<bool> {
     ));
     let mut manual = false;
     let recovered = loop {
-        if let Some(ack) = workload.with(|s| s.first_ack_after(killed_at).cloned()) {
+        if let Some(ack) = workload.with(|s| s.first_ack_after(killed_at, to).cloned()) {
             break ack;
         }
         let waited = killed_at.elapsed();
@@ -418,7 +418,9 @@ async fn story(args: DemoArgs) -> anyhow::Result<bool> {
     let since_kill: Vec<String> = workload.with(|s| {
         s.acked
             .iter()
-            .filter(|a| a.at > killed_at)
+            // Answers of the dying region still in flight at the kill are among the
+            // writes at risk, not ones the failback must carry.
+            .filter(|a| a.at > killed_at && a.cluster != to)
             .map(|a| a.key.clone())
             .collect()
     });

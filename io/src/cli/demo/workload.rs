@@ -49,8 +49,12 @@ impl WorkloadStats {
     }
 
     /// The first acknowledgement after `at`.
-    pub fn first_ack_after(&self, at: Instant) -> Option<&Ack> {
-        self.acked.iter().find(|a| a.at > at)
+    pub fn first_ack_after(&self, at: Instant, not_from: &str) -> Option<&Ack> {
+        // An answer from the killed region can still arrive after the kill (it was on the
+        // wire): it does not show the mesh recovered.
+        self.acked
+            .iter()
+            .find(|a| a.at > at && a.cluster != not_from)
     }
 }
 
