@@ -6,9 +6,11 @@
 //! - [`scenario`]: `scenarios/*.toml` as typed, validated data.
 //! - [`faults`]: a scenario's fault schedule injected into a running simulation.
 //! - [`timeline`]: an SVG picture of a recorded run.
+//! - [`outcome`]: what one seed yields, for the run/replay reports.
 
 pub mod faults;
 pub mod harness;
 pub mod net;
+pub mod outcome;
 pub mod scenario;
 pub mod timeline;
