@@ -7,10 +7,14 @@
 //! - [`faults`]: a scenario's fault schedule injected into a running simulation.
 //! - [`timeline`]: an SVG picture of a recorded run.
 //! - [`outcome`]: what one seed yields, for the run/replay reports.
+//! - [`cli`]: `omnirelay-sim run` and `replay`.
+//! - [`report`]: seeds summed up per scenario, as text, JSON and JUnit XML.
 
+pub mod cli;
 pub mod faults;
 pub mod harness;
 pub mod net;
 pub mod outcome;
+pub mod report;
 pub mod scenario;
 pub mod timeline;
