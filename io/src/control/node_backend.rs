@@ -66,12 +66,14 @@ fn now_unix_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// `fo-17` → 17; anything else names no failover.
+/// `fo-17` → 17; anything else is malformed (400), not an unknown failover (404).
 fn parse_id(id: &str) -> Result<FailoverId, BackendError> {
     id.strip_prefix("fo-")
         .and_then(|n| n.parse().ok())
         .map(FailoverId)
-        .ok_or_else(|| BackendError::UnknownFailover(id.to_owned()))
+        .ok_or_else(|| {
+            BackendError::Invalid(format!("failover id {id:?} is not of the form fo-<number>"))
+        })
 }
 
 impl NodeBackend {
@@ -326,7 +328,22 @@ impl ControlBackend for NodeBackend {
         let mut notices = self.handle.leadership_events();
         let cluster = self.cluster.as_str().to_owned();
         Box::pin(async move {
-            let (tx, rx) = tokio::sync::mpsc::channel(64);
+            // The stream opens with the leaders as they are now, so a watcher has a starting
+            // point (and a quiet mesh still shows something); changes follow. Subscribed
+            // above, before this snapshot: a change in between is sent, not lost.
+            let current = self.leaders().await?;
+            let (tx, rx) = tokio::sync::mpsc::channel(64.max(current.len()));
+            for view in current {
+                let event = LeadershipEvent {
+                    cluster: view.cluster,
+                    leader: view.leader,
+                    term: view.term,
+                    fencing_token: view.fencing_token,
+                    at_unix_ms: view.since_unix_ms,
+                };
+                // The receiver is still ours and the channel has room for every leader.
+                let _ = tx.try_send(event);
+            }
             tokio::spawn(async move {
                 loop {
                     let notice = match notices.recv().await {
