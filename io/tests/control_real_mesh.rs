@@ -1138,6 +1138,14 @@ fn cli_planned_promote_then_failback_reports_zero_writes_at_risk() {
         )
         .await;
         assert_exit(&out, 0);
+        // The table output: live steps, then the summary.
+        let text = stdout(&out);
+        assert!(text.contains("failover fo-"), "{text}");
+        assert!(
+            text.contains("summary: a is now active for c-promote"),
+            "{text}"
+        );
+        assert!(text.contains("writes at risk:    none"), "{text}");
         active_on(m, 3, "c-promote", "a").await;
     });
 }

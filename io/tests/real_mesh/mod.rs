@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -402,27 +403,51 @@ pub const SHARED_NAMESPACES: &[(&str, &str)] = &[
     ("c-refused", "a"),
 ];
 
-/// The one mesh of this test process, started (and settled) on first use.
+/// The one mesh of this test process, started (and settled) on first use. If starting it
+/// fails, that test reports why and every later one fails at once (no second attempt).
 pub fn shared() -> &'static Shared {
     static SHARED: OnceLock<Shared> = OnceLock::new();
+    static FAILED: AtomicBool = AtomicBool::new(false);
     SHARED.get_or_init(|| {
+        assert!(
+            !FAILED.swap(true, Ordering::SeqCst),
+            "the shared mesh failed to start: see the first failing test"
+        );
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .expect("mesh runtime");
-        // A static is never dropped, so its directory is not either: keep it under the
-        // target directory and clear what an earlier run left there.
-        let parent = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("real_mesh");
-        let _ = std::fs::remove_dir_all(&parent);
-        std::fs::create_dir_all(&parent).expect("mesh parent directory");
         let mesh = runtime.block_on(async {
-            let mesh = ControlledMesh::start(SHARED_NAMESPACES, Some(parent)).await;
+            let mesh = ControlledMesh::start(SHARED_NAMESPACES, Some(mesh_parent())).await;
             settle(&mesh).await;
             mesh
         });
+        FAILED.store(false, Ordering::SeqCst);
         Shared { runtime, mesh }
     })
+}
+
+/// A static is never dropped, so neither is the shared mesh's directory: keep it under the
+/// target directory, one per process, and remove those of processes that have ended.
+fn mesh_parent() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("real_mesh");
+    let proc_fs = std::path::Path::new("/proc/self").exists();
+    if let (true, Ok(entries)) = (proc_fs, std::fs::read_dir(&root)) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let pid = name
+                .to_string_lossy()
+                .strip_prefix("pid-")
+                .map(str::to_owned);
+            if pid.is_some_and(|pid| !std::path::Path::new("/proc").join(pid).exists()) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    let parent = root.join(format!("pid-{}", std::process::id()));
+    std::fs::create_dir_all(&parent).expect("mesh parent directory");
+    parent
 }
 
 /// Waits until every node knows both clusters and every namespace's active cluster, and
