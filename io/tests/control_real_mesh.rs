@@ -19,14 +19,14 @@
 //! | POST emergency forced: operate 403 (audited), admin 201 | `forcing_an_emergency_needs_admin` |
 //! | POST migration | `a_migration_moves_the_namespace_for_good` |
 //! | POST dry_run | `a_dry_run_passes_preflight_and_changes_nothing` |
-//! | unknown namespace / cluster 404, malformed JSON 400, body over limit 413, preflight 422, invalid request 400, unknown failover 404, malformed id 400 | `bad_input_is_a_4xx_with_a_json_error_naming_the_problem` |
+//! | unknown namespace / cluster 404, malformed JSON 400 (create, approve, empty body), body over limit 413, invalid names / missing target / force on planned 400, preflight 422, unknown failover 404, malformed id 400, each refusal audited | `bad_input_is_a_4xx_with_a_json_error_naming_the_problem` |
 //! | unknown route / method: JSON error | `an_unknown_route_or_method_gets_a_json_error` |
 //! | no credential 401, unknown token 401 (every route), audited | `every_route_refuses_a_caller_without_credentials_and_audits_it` |
 //! | read role on every mutating route 403, audited | `the_read_role_is_refused_every_mutation_and_each_denial_is_audited` |
 //! | tokens of each role; certificate role | `each_token_grants_its_role` |
 //! | GET /control/state-diff | `state_diff_of_a_healthy_mesh_is_empty_and_filters_by_namespace` |
 //! | GET /v1/replication/health (healthy) | `replication_health_reports_role_region_wal_and_remote_lag` |
-//! | GET /v1/replication/health 503 (unhealthy), SSE change event | `a_cluster_without_quorum_is_unhealthy_and_its_leadership_change_streams` (own mesh) |
+//! | GET /v1/replication/health 503 (unhealthy), SSE change event, a stopped node's routes 503 `unavailable`, CLI exit 3 on it, `replication status` exit 1 | `a_cluster_without_quorum_is_unhealthy_and_its_leadership_change_streams` (own mesh) |
 //! | GET /metrics (prometheus-parse) | `metrics_parse_as_prometheus_text_with_the_contract_names` |
 //! | GET /control/audit: refusals and mutations, paging | `the_audit_route_serves_refusals_and_mutations_in_pages` |
 //! | CLI `clusters list`, `peers list` (filters), `leaders status`, `replication status`, `failovers list`, table and json | `cli_read_verbs_print_tables_and_json` |
@@ -713,6 +713,44 @@ fn bad_input_is_a_4xx_with_a_json_error_naming_the_problem() {
             .await;
         assert_eq!(invalid.status, StatusCode::BAD_REQUEST);
         assert_eq!(invalid.error().code, "force_not_allowed");
+
+        // Checked before the node is asked: names, a target where the kind needs one.
+        for (body, code) in [
+            (planned("Bad Name!", "b"), "invalid_namespace"),
+            (planned("r-refused", "Bad Cluster!"), "invalid_cluster"),
+            (
+                json!({"kind": "planned", "namespace": "r-refused"}),
+                "missing_target_cluster",
+            ),
+        ] {
+            let reply = m.post(2, OPERATE, "/control/failovers", body).await;
+            assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text());
+            assert_eq!(reply.error().code, code);
+        }
+        let empty = post_raw(Vec::new()).await;
+        assert_eq!(empty.status, StatusCode::BAD_REQUEST);
+        assert_eq!(empty.error().code, "malformed_json");
+        let approve_garbage = m
+            .call(
+                2,
+                ADMIN,
+                Method::POST,
+                "/control/failovers/fo-1/approve",
+                &[],
+                Some(b"[1, 2".to_vec()),
+            )
+            .await;
+        assert_eq!(approve_garbage.status, StatusCode::BAD_REQUEST);
+        assert_eq!(approve_garbage.error().code, "malformed_json");
+        // Each refusal of a mutation is audited with its code.
+        let records = m.audit(2);
+        for code in ["malformed_json", "body_too_large", "invalid_cluster"] {
+            assert!(
+                records.iter().any(|r| r.outcome == AuditOutcome::Refused
+                    && r.reason.as_deref().is_some_and(|t| t.starts_with(code))),
+                "{code} audited"
+            );
+        }
 
         let preflight = m
             .post(2, OPERATE, "/control/failovers", planned("r-refused", "a"))
@@ -1613,5 +1651,13 @@ async fn a_cluster_without_quorum_is_unhealthy_and_its_leadership_change_streams
     let out = m.cli(watched, READ, &["replication", "status"]).await;
     assert_exit(&out, 1);
     assert!(stderr(&out).contains("unhealthy"));
+
+    // A stopped node's control API still answers, with 503 and a JSON error; the CLI
+    // calls that unreachable (3).
+    let stopped = m.get(first, READ, "/control/clusters").await;
+    assert_eq!(stopped.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(stopped.error().code, "unavailable");
+    let out = m.cli(first, READ, &["clusters", "list"]).await;
+    assert_exit(&out, 3);
     m.stop().await;
 }
