@@ -19,7 +19,7 @@ use omnirelay_core::{ClusterId, NamespaceId, NodeId};
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::auth::Caller;
+use super::auth::{Caller, ControlRole};
 use super::backend::{BackendError, BackendFuture, ControlBackend, LeadershipStream};
 use super::model::{
     ClustersSnapshot, FailoverKind, FailoverRequest, FailoverStatus, FailoverStep, FailoverView,
@@ -407,13 +407,20 @@ impl ControlBackend for NodeBackend {
                 FailoverKind::Failback => CoreKind::Failback,
                 FailoverKind::Migration => CoreKind::Migration,
             };
+            // Core records an approver named in the request as an approval at once, and
+            // approving needs mesh.admin: from anyone below, the name only says who is
+            // expected to approve (through /approve).
+            let approval = request
+                .approver
+                .clone()
+                .filter(|_| caller.role >= ControlRole::Admin);
             let core = CoreRequest {
                 namespace,
                 target,
                 kind,
                 requested_by: caller.name.clone(),
                 ticket: request.ticket.clone(),
-                approver: request.approver.clone(),
+                approver: approval,
             };
             let reply = self
                 .operator(OperatorRequest::Failover {
@@ -423,7 +430,12 @@ impl ControlBackend for NodeBackend {
                 .await?;
             match reply {
                 OperatorReply::Started(id) => {
-                    self.journal().notes.entry(id).or_default().reason = request.reason.clone();
+                    {
+                        let mut journal = self.journal();
+                        let note = journal.notes.entry(id).or_default();
+                        note.reason = request.reason.clone();
+                        note.expected_approver = request.approver.clone();
+                    }
                     self.show(id).await
                 }
                 OperatorReply::Plan { source, target } => Ok(dry_run_view(
