@@ -12,7 +12,7 @@
 //! | GET /control/peers, filters, pages, unknown cluster 404, bad filter 400 | `peers_filter_page_and_refuse_unknown_clusters_and_bad_filters` |
 //! | GET /control/leaders | `leaders_name_one_leader_per_cluster_and_the_control_group` |
 //! | GET /control/events/leadership (SSE) | `the_leadership_stream_opens_with_the_current_leaders` |
-//! | POST /control/failovers planned, ticket, approver, 201 + Location; GET /control/failovers/{id}; cancel after promotion 409; failback | `a_planned_failover_with_an_approver_runs_to_done_then_fails_back` |
+//! | POST /control/failovers planned, ticket, approver (operate: only expected; admin: recorded), 201 + Location; GET /control/failovers/{id}; cancel after promotion 409; failback | `a_planned_failover_with_an_approver_runs_to_done_then_fails_back` |
 //! | approve (admin), operate approving 403, second failover of a moving namespace 409, double approval 409 | `an_awaiting_failover_blocks_others_and_is_approved_once_by_an_admin` |
 //! | cancel before promotion; read cancelling 403; cancel twice 409 | `a_failover_awaiting_approval_is_cancelled_and_changes_nothing` |
 //! | POST emergency (operate) | `an_emergency_failover_promotes_and_reports_what_is_at_risk` |
@@ -31,7 +31,7 @@
 //! | GET /control/audit: refusals and mutations, paging | `the_audit_route_serves_refusals_and_mutations_in_pages` |
 //! | CLI `clusters list`, `peers list` (filters), `leaders status`, `replication status`, `failovers list`, table and json | `cli_read_verbs_print_tables_and_json` |
 //! | CLI `leaders status --watch` | `cli_leaders_watch_prints_the_leaders_then_streams_events` |
-//! | CLI `clusters promote` planned with --ticket, `failovers show`, `clusters failback` | `cli_planned_promote_then_failback_reports_zero_writes_at_risk` |
+//! | CLI `clusters promote` planned with --ticket, live progress while awaiting approval, `failovers show`, `clusters failback` (table) | `cli_planned_promote_waits_for_approval_then_fails_back_with_zero_writes_at_risk` |
 //! | CLI `clusters promote --dry-run`, `namespaces migrate --dry-run` | `cli_dry_runs_change_nothing` |
 //! | CLI `--emergency --force`: operate exit 1, admin exit 0 | `cli_forced_emergency_needs_admin` |
 //! | CLI `failovers approve` (operate exit 1, admin 0, twice exit 1) | `cli_approve_is_admin_only_and_once` |
@@ -150,7 +150,7 @@ fn clusters_carry_the_registry_revision_as_etag_and_a_match_answers_304() {
         // Our own failover raises the revision: the old tag no longer matches.
         let mut body = planned("r-etag", "b");
         body["approver"] = json!("cab");
-        let view: FailoverView = create(m, 2, OPERATE, body).await.json();
+        let view: FailoverView = create(m, 2, ADMIN, body).await.json();
         assert_eq!(
             follow(m, 2, &view.id).await.status,
             FailoverStatus::Succeeded
@@ -428,7 +428,13 @@ fn a_planned_failover_with_an_approver_runs_to_done_then_fails_back() {
             format!("/control/failovers/{}", view.id).as_str()
         );
         assert_eq!(view.ticket.as_deref(), Some("CHG-7"));
-        assert_eq!(view.approved_by.as_deref(), Some("change-board"));
+        // An operator naming an approver does not approve: the named one is expected to.
+        assert_eq!(view.status, FailoverStatus::AwaitingApproval);
+        assert_eq!(view.approver.as_deref(), Some("change-board"));
+        assert_eq!(view.approved_by, None);
+        let approve = format!("/control/failovers/{}/approve", view.id);
+        let approved = m.post(1, ADMIN, &approve, json!({})).await;
+        assert_eq!(approved.status, StatusCode::OK, "{}", approved.text());
         let done = follow(m, 1, &view.id).await;
         assert_eq!(done.status, FailoverStatus::Succeeded, "{done:?}");
         let summary = done.summary.as_ref().expect("summary");
@@ -450,16 +456,18 @@ fn a_planned_failover_with_an_approver_runs_to_done_then_fails_back() {
         assert_eq!(cancel.status, StatusCode::CONFLICT, "{}", cancel.text());
         assert_eq!(cancel.error().code, "conflicting_state");
 
-        // Failback without a target returns to the cluster it failed away from.
+        // Failback without a target returns to the cluster it failed away from. An admin
+        // may record an approval given elsewhere (a change board) with the request.
         let back = create(
             m,
             1,
-            OPERATE,
+            ADMIN,
             json!({"kind": "failback", "namespace": "r-planned", "approver": "change-board"}),
         )
         .await;
         assert_eq!(back.status, StatusCode::CREATED, "{}", back.text());
         let back: FailoverView = back.json();
+        assert_eq!(back.approved_by.as_deref(), Some("change-board"));
         assert_eq!(back.kind, FailoverKind::Failback);
         assert_eq!(back.target_cluster, "a");
         assert_eq!(
@@ -627,7 +635,7 @@ fn a_migration_moves_the_namespace_for_good() {
         let reply = create(
             m,
             6,
-            OPERATE,
+            ADMIN,
             json!({"kind": "migration", "namespace": "r-migrate", "target_cluster": "b",
                    "approver": "cab", "reason": "region consolidation"}),
         )
@@ -1118,15 +1126,12 @@ async fn cli_failover(
 }
 
 #[test]
-fn cli_planned_promote_then_failback_reports_zero_writes_at_risk() {
+fn cli_planned_promote_waits_for_approval_then_fails_back_with_zero_writes_at_risk() {
     let s = shared();
     s.run(async {
         let m = &s.mesh;
-        let out = cli_failover(
-            m,
-            3,
-            OPERATE,
-            &[
+        let promote = |dry_run: bool| {
+            let mut args = vec![
                 "--output",
                 "json",
                 "clusters",
@@ -1138,21 +1143,45 @@ fn cli_planned_promote_then_failback_reports_zero_writes_at_risk() {
                 "--ticket",
                 "CHG-9",
                 "--approver",
-                "cab",
+                "ops-admin",
                 "--poll-interval-ms",
                 "50",
-            ],
-        )
+            ];
+            if dry_run {
+                args.push("--dry-run");
+            }
+            args
+        };
+        // Preflight passes first (the mesh has settled), then the real promote follows the
+        // failover live while it waits for the admin's approval.
+        assert_exit(&cli_failover(m, 3, OPERATE, &promote(true)).await, 0);
+        let mut command = m.cli_command(3, OPERATE, &promote(false));
+        let promoting = tokio::task::spawn_blocking(move || command.output().expect("run"));
+        let pending = eventually("the promote to await approval", LONG, || async {
+            let list: FailoverList = m.get(3, READ, "/control/failovers").await.json();
+            list.failovers.into_iter().find(|f| {
+                f.namespace == "c-promote" && f.status == FailoverStatus::AwaitingApproval
+            })
+        })
         .await;
+        assert_eq!(pending.approver.as_deref(), Some("ops-admin"));
+        let out = m
+            .cli(3, ADMIN, &["failovers", "approve", &pending.id])
+            .await;
+        assert_exit(&out, 0);
+        let out = promoting.await.expect("promote");
         assert_exit(&out, 0);
         let view: FailoverView = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(view.id, pending.id);
         assert_eq!(view.status, FailoverStatus::Succeeded);
         assert_eq!(view.ticket.as_deref(), Some("CHG-9"));
+        assert_eq!(view.approved_by.as_deref(), Some("cert:ops-admin"));
         assert_eq!(view.summary.expect("summary").writes_at_risk, None);
+        let progress = stderr(&out);
+        assert!(progress.contains("waiting for approval"), "{progress}");
         assert!(
-            stderr(&out).contains(&view.id),
-            "progress on stderr: {}",
-            stderr(&out)
+            progress.contains(&view.id),
+            "progress on stderr: {progress}"
         );
 
         let out = m.cli(4, READ, &["failovers", "show", &view.id]).await;
@@ -1162,7 +1191,7 @@ fn cli_planned_promote_then_failback_reports_zero_writes_at_risk() {
         let out = cli_failover(
             m,
             3,
-            OPERATE,
+            ADMIN,
             &[
                 "clusters",
                 "failback",
