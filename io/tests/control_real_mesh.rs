@@ -24,7 +24,8 @@
 //! | no credential 401, unknown token 401 (every route), audited | `every_route_refuses_a_caller_without_credentials_and_audits_it` |
 //! | read role on every mutating route 403, audited | `the_read_role_is_refused_every_mutation_and_each_denial_is_audited` |
 //! | tokens of each role; certificate role | `each_token_grants_its_role` |
-//! | GET /control/state-diff | `state_diff_of_a_healthy_mesh_is_empty_and_filters_by_namespace` |
+//! | GET /control/state-diff with quarantined writes past an emergency cutoff | `writes_cut_off_by_an_emergency_are_reported_at_risk_and_listed_in_the_state_diff` |
+//! | GET /control/state-diff (empty, unknown namespace 404) | `state_diff_of_a_healthy_mesh_is_empty_and_filters_by_namespace` |
 //! | GET /v1/replication/health (healthy) | `replication_health_reports_role_region_wal_and_remote_lag` |
 //! | GET /v1/replication/health 503 (unhealthy), SSE change event, a stopped node's routes 503 `unavailable`, CLI exit 3 on it, `replication status` exit 1 | `a_cluster_without_quorum_is_unhealthy_and_its_leadership_change_streams` (own mesh) |
 //! | GET /metrics (prometheus-parse) | `metrics_parse_as_prometheus_text_with_the_contract_names` |
@@ -599,6 +600,79 @@ fn an_emergency_failover_promotes_and_reports_what_is_at_risk() {
             assert!(risk.from_seq <= risk.to_seq + 1);
         }
         active_on(m, 4, "r-emergency", "b").await;
+    });
+}
+
+/// ARCHITECTURE.md, "Emergency failover": the promotion reports the exact range of the old
+/// active's writes the new active had not applied, and those are quarantined, never
+/// applied over newer writes, and listed in /control/state-diff.
+#[test]
+fn writes_cut_off_by_an_emergency_are_reported_at_risk_and_listed_in_the_state_diff() {
+    let s = shared();
+    s.run(async {
+        let m = &s.mesh;
+        let a = m.handles(&[1, 2, 3]);
+        write_accepted(&a, write("r-quarantine", "k0", "v")).await;
+        // Keep cluster a writing while the emergency promotes b: the writes a commits after
+        // b froze its stream are past the cutoff.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let stop = stop.clone();
+            let a = a.clone();
+            tokio::spawn(async move {
+                let mut i = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    i += 1;
+                    let leader = node_support::leader_of(&a).await;
+                    let _ = leader
+                        .write(write("r-quarantine", &format!("k{i}"), "v"))
+                        .await;
+                }
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let reply = create(
+            m,
+            1,
+            OPERATE,
+            json!({"kind": "emergency", "namespace": "r-quarantine", "target_cluster": "b"}),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+        let view: FailoverView = reply.json();
+        let done = follow(m, 1, &view.id).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        writer.await.expect("writer");
+        assert_eq!(done.status, FailoverStatus::Succeeded, "{done:?}");
+        let risk = done
+            .summary
+            .as_ref()
+            .and_then(|s| s.writes_at_risk.clone())
+            .expect("writes at risk: a kept writing past the cutoff");
+        assert_eq!(risk.origin_cluster, "a");
+        let ranges = eventually("quarantined writes in the state diff", LONG, || async {
+            let mut ranges = Vec::new();
+            for id in 1..=6 {
+                let diff: StateDiff = m
+                    .get(id, READ, "/control/state-diff?namespace=r-quarantine")
+                    .await
+                    .json();
+                ranges.extend(diff.quarantined);
+            }
+            (!ranges.is_empty()).then_some(ranges)
+        })
+        .await;
+        for range in &ranges {
+            assert_eq!(range.namespace, "r-quarantine");
+            assert_eq!(range.origin_cluster, "a");
+            assert!(
+                range.failover_version < done.summary.as_ref().expect("summary").failover_version
+            );
+            assert!(
+                range.from_seq >= risk.from_seq,
+                "only writes past the cutoff are quarantined: {range:?} vs {risk:?}"
+            );
+        }
     });
 }
 

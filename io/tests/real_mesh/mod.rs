@@ -391,6 +391,7 @@ pub const SHARED_NAMESPACES: &[(&str, &str)] = &[
     ("r-cancel", "a"),
     ("r-emergency", "a"),
     ("r-forced", "a"),
+    ("r-quarantine", "a"),
     ("r-migrate", "a"),
     ("r-dry", "a"),
     ("r-refused", "a"),
