@@ -527,6 +527,14 @@ fn an_awaiting_failover_blocks_others_and_is_approved_once_by_an_admin() {
         let again = m.post(2, token(ADMIN_TOKEN), &approve, json!({})).await;
         assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text());
         assert_eq!(again.error().code, "conflicting_state");
+        let records = m.audit(2);
+        assert!(records.iter().any(|r| r.who == "cert:ops-admin"
+            && r.what == "failover.approve"
+            && r.outcome == AuditOutcome::Accepted
+            && r.reason.as_deref().is_some_and(|t| t.contains("CAB ok"))));
+        assert!(records.iter().any(|r| r.who == "token:ci-admin"
+            && r.what == "failover.approve"
+            && r.outcome == AuditOutcome::Refused));
 
         assert_eq!(
             follow(m, 2, &view.id).await.status,
