@@ -4,7 +4,9 @@
 //! ARCHITECTURE.md, io `control`, "Planned failover", "Emergency failover"). One mesh
 //! serves every test (`real_mesh::shared`); each test that moves something owns a
 //! namespace. Failover policy of that mesh: approval required (an `approver` named in the
-//! request counts), no cooldown.
+//! request counts as one only from mesh.admin), no cooldown. "No credential" is a
+//! certificate of the mesh CA that grants no role, without a token: a client with no
+//! certificate at all is refused at the TLS handshake and never reaches HTTP (CLI exit 3).
 //!
 //! | route / verb / refusal | test |
 //! |---|---|
@@ -41,6 +43,10 @@
 //! | CLI exit 1: preflight, RBAC, no role, unknown namespace | `cli_refusals_exit_1_and_leave_the_namespace_in_place` |
 //! | CLI exit 2 (usage, malformed id), exit 3 (unreachable, no certificate) | `cli_usage_errors_exit_2_and_unreachable_endpoints_exit_3` |
 //! | the planned-promote walk-through (moved from control_node_cli.rs) | `a_planned_promote_through_the_cli_moves_the_namespace_and_loses_no_write` |
+//!
+//! Not produced on the real mesh: `divergent_namespaces` in /control/state-diff (the node
+//! backend never fills it), `degraded` health (needs a lag over the thresholds), a 422 for
+//! a missing ticket or an unelapsed cooldown (this mesh's policy requires neither).
 
 mod node_support;
 mod real_mesh;
