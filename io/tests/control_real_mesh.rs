@@ -3,8 +3,8 @@
 //! `NodeBackend` through `control::serve_control` over mutual TLS (issue #7, "Done when" 1;
 //! ARCHITECTURE.md, io `control`, "Planned failover", "Emergency failover"). One mesh
 //! serves every test (`real_mesh::shared`); each test that moves something owns a
-//! namespace. Failover policy of that mesh: approval required (an `approver` named in the
-//! request counts as one only from mesh.admin), no cooldown. "No credential" is a
+//! namespace. Failover policy of that mesh: a change ticket and an approval required (an
+//! `approver` named in the request counts as one only from mesh.admin), no cooldown. "No credential" is a
 //! certificate of the mesh CA that grants no role, without a token: a client with no
 //! certificate at all is refused at the TLS handshake and never reaches HTTP (CLI exit 3).
 //!
@@ -21,7 +21,7 @@
 //! | POST emergency forced: operate 403 (audited), admin 201 | `forcing_an_emergency_needs_admin` |
 //! | POST migration | `a_migration_moves_the_namespace_for_good` |
 //! | POST dry_run | `a_dry_run_passes_preflight_and_changes_nothing` |
-//! | unknown namespace / cluster 404, malformed JSON 400 (create, approve, empty body), body over limit 413, invalid names / missing target / force on planned 400, preflight 422, unknown failover 404, malformed id 400, each refusal audited | `bad_input_is_a_4xx_with_a_json_error_naming_the_problem` |
+//! | unknown namespace / cluster 404, malformed JSON 400 (create, approve, empty body), body over limit 413, invalid names / missing target / force on planned 400, preflight 422 (target already active, ticket missing), unknown failover 404, malformed id 400, each refusal audited | `bad_input_is_a_4xx_with_a_json_error_naming_the_problem` |
 //! | unknown route / method: JSON error | `an_unknown_route_or_method_gets_a_json_error` |
 //! | no credential 401, unknown token 401 (every route), audited | `every_route_refuses_a_caller_without_credentials_and_audits_it` |
 //! | read role on every mutating route 403, audited | `the_read_role_is_refused_every_mutation_and_each_denial_is_audited` |
@@ -46,7 +46,7 @@
 //!
 //! Not produced on the real mesh: `divergent_namespaces` in /control/state-diff (the node
 //! backend never fills it), `degraded` health (needs a lag over the thresholds), a 422 for
-//! a missing ticket or an unelapsed cooldown (this mesh's policy requires neither).
+//! an unelapsed cooldown (this mesh has none, so that namespaces can move and move back).
 
 mod node_support;
 mod real_mesh;
@@ -469,7 +469,7 @@ fn a_planned_failover_with_an_approver_runs_to_done_then_fails_back() {
             m,
             1,
             ADMIN,
-            json!({"kind": "failback", "namespace": "r-planned", "approver": "change-board"}),
+            json!({"kind": "failback", "namespace": "r-planned", "approver": "change-board", "ticket": "CHG-8"}),
         )
         .await;
         assert_eq!(back.status, StatusCode::CREATED, "{}", back.text());
@@ -724,7 +724,7 @@ fn a_migration_moves_the_namespace_for_good() {
             m,
             6,
             ADMIN,
-            json!({"kind": "migration", "namespace": "r-migrate", "target_cluster": "b",
+            json!({"kind": "migration", "namespace": "r-migrate", "target_cluster": "b", "ticket": "CHG-10",
                    "approver": "cab", "reason": "region consolidation"}),
         )
         .await;
@@ -749,7 +749,7 @@ fn a_dry_run_passes_preflight_and_changes_nothing() {
             m,
             1,
             OPERATE,
-            json!({"kind": "planned", "namespace": "r-dry", "target_cluster": "b", "dry_run": true}),
+            json!({"kind": "planned", "namespace": "r-dry", "target_cluster": "b", "dry_run": true, "ticket": "CHG-11"}),
         )
         .await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
@@ -847,6 +847,24 @@ fn bad_input_is_a_4xx_with_a_json_error_naming_the_problem() {
                 "{code} audited"
             );
         }
+
+        // Policy requires a change ticket on every failover but an emergency.
+        let no_ticket = m
+            .post(
+                2,
+                OPERATE,
+                "/control/failovers",
+                json!({"kind": "planned", "namespace": "r-refused", "target_cluster": "b"}),
+            )
+            .await;
+        assert_eq!(no_ticket.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", no_ticket.text());
+        assert!(
+            no_ticket
+                .error()
+                .checks
+                .iter()
+                .any(|c| c.name == "ticket_present" && !c.passed)
+        );
 
         let preflight = m
             .post(2, OPERATE, "/control/failovers", planned("r-refused", "a"))
@@ -1017,7 +1035,7 @@ fn each_token_grants_its_role() {
             m,
             6,
             token(OPERATE_TOKEN),
-            json!({"kind": "planned", "namespace": "r-refused", "target_cluster": "b", "dry_run": true}),
+            json!({"kind": "planned", "namespace": "r-refused", "target_cluster": "b", "dry_run": true, "ticket": "CHG-12"}),
         )
         .await;
         assert_eq!(dry.status, StatusCode::OK, "{}", dry.text());
@@ -1043,7 +1061,7 @@ fn the_audit_route_serves_refusals_and_mutations_in_pages() {
             m,
             6,
             ADMIN,
-            json!({"kind": "migration", "namespace": "r-refused", "target_cluster": "b", "dry_run": true}),
+            json!({"kind": "migration", "namespace": "r-refused", "target_cluster": "b", "dry_run": true, "ticket": "CHG-13"}),
         )
         .await;
         assert_eq!(dry.status, StatusCode::OK, "{}", dry.text());
@@ -1285,6 +1303,8 @@ fn cli_planned_promote_waits_for_approval_then_fails_back_with_zero_writes_at_ri
                 "failback",
                 "--namespace",
                 "c-promote",
+                "--ticket",
+                "CHG-15",
                 "--approver",
                 "cab",
                 "--poll-interval-ms",
@@ -1325,6 +1345,8 @@ fn cli_dry_runs_change_nothing() {
                 "--to",
                 "b",
                 "--dry-run",
+                "--ticket",
+                "CHG-16",
             ],
         )
         .await;
@@ -1335,7 +1357,16 @@ fn cli_dry_runs_change_nothing() {
             m,
             1,
             OPERATE,
-            &["namespaces", "migrate", "c-dry", "--to", "b", "--dry-run"],
+            &[
+                "namespaces",
+                "migrate",
+                "c-dry",
+                "--to",
+                "b",
+                "--dry-run",
+                "--ticket",
+                "CHG-14",
+            ],
         )
         .await;
         assert_exit(&out, 0);
@@ -1394,6 +1425,8 @@ async fn cli_pending(m: &ControlledMesh, namespace: &str) -> FailoverView {
             "--to",
             "b",
             "--no-wait",
+            "--ticket",
+            "CHG-17",
         ],
     )
     .await;
@@ -1495,6 +1528,8 @@ fn cli_migrate_moves_the_namespace() {
                 "json",
                 "namespaces",
                 "migrate",
+                "--ticket",
+                "CHG-18",
                 "c-migrate",
                 "--to",
                 "b",

@@ -111,9 +111,9 @@ pub struct ControlledMesh {
 
 impl ControlledMesh {
     /// Two clusters of three (n1..n3 in `a`, n4..n6 in `b`) with `namespaces` (name,
-    /// initially active cluster) besides `orders` on `a`. Failover policy: approval
-    /// required (an `approver` given with the request counts as one), no cooldown, so one
-    /// namespace may move and move back within a test.
+    /// initially active cluster) besides `orders` on `a`. Failover policy: a change ticket
+    /// and an approval required (an `approver` given with the request by mesh.admin counts
+    /// as one), no cooldown, so one namespace may move and move back within a test.
     pub async fn start(namespaces: &[(&str, &'static str)], parent: Option<PathBuf>) -> Self {
         let mut mesh = match parent {
             Some(parent) => TestMesh::two_clusters_of_three_in(&parent),
@@ -136,6 +136,7 @@ impl ControlledMesh {
         for n in mesh.nodes.clone() {
             let mut loaded = mesh.loaded(n.id);
             loaded.config.failover.require_approval = true;
+            loaded.config.failover.require_ticket = true;
             loaded.config.failover.cooldown = Duration::ZERO;
             let access = &mut loaded.config.control;
             for (cert, role) in [
@@ -483,7 +484,7 @@ async fn settle(mesh: &ControlledMesh) {
                         "/control/failovers",
                         serde_json::json!({
                             "kind": "planned", "namespace": namespace,
-                            "target_cluster": to, "dry_run": true,
+                            "target_cluster": to, "dry_run": true, "ticket": "CHG-0",
                         }),
                     )
                     .await;
