@@ -30,6 +30,7 @@
 //! | GET /control/state-diff (empty, unknown namespace 404) | `state_diff_of_a_healthy_mesh_is_empty_and_filters_by_namespace` |
 //! | GET /v1/replication/health (healthy) | `replication_health_reports_role_region_wal_and_remote_lag` |
 //! | GET /v1/replication/health 503 (unhealthy), SSE change event, a stopped node's routes 503 `unavailable`, CLI exit 3 on it, `replication status` exit 1 | `a_cluster_without_quorum_is_unhealthy_and_its_leadership_change_streams` (own mesh) |
+//! | POST /control/failovers refused 422 within the cooldown | `a_namespace_moved_within_the_cooldown_is_refused_by_preflight` (own mesh) |
 //! | GET /metrics (prometheus-parse) | `metrics_parse_as_prometheus_text_with_the_contract_names` |
 //! | GET /control/audit: refusals and mutations, paging | `the_audit_route_serves_refusals_and_mutations_in_pages` |
 //! | CLI `clusters list`, `peers list` (filters), `leaders status`, `replication status`, `failovers list`, table and json | `cli_read_verbs_print_tables_and_json` |
@@ -45,8 +46,7 @@
 //! | the planned-promote walk-through (moved from control_node_cli.rs) | `a_planned_promote_through_the_cli_moves_the_namespace_and_loses_no_write` |
 //!
 //! Not produced on the real mesh: `divergent_namespaces` in /control/state-diff (the node
-//! backend never fills it), `degraded` health (needs a lag over the thresholds), a 422 for
-//! an unelapsed cooldown (this mesh has none, so that namespaces can move and move back).
+//! backend never fills it), `degraded` health (needs a lag over the thresholds).
 
 mod node_support;
 mod real_mesh;
@@ -1811,5 +1811,51 @@ async fn a_cluster_without_quorum_is_unhealthy_and_its_leadership_change_streams
     assert_eq!(stopped.error().code, "unavailable");
     let out = m.cli(first, READ, &["clusters", "list"]).await;
     assert_exit(&out, 3);
+    m.stop().await;
+}
+
+/// ARCHITECTURE.md, "Planned failover": preflight refuses a namespace that moved less than
+/// the cooldown ago.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_moved_within_the_cooldown_is_refused_by_preflight() {
+    let m = ControlledMesh::start_with_cooldown(&[], None, Duration::from_secs(3600)).await;
+    real_mesh::settle_for(&m, &[("orders", "b")]).await;
+    let moved = create(
+        &m,
+        1,
+        ADMIN,
+        json!({"kind": "planned", "namespace": "orders", "target_cluster": "b",
+               "ticket": "CHG-20", "approver": "cab"}),
+    )
+    .await;
+    assert_eq!(moved.status, StatusCode::CREATED, "{}", moved.text());
+    let moved: FailoverView = moved.json();
+    assert_eq!(
+        follow(&m, 1, &moved.id).await.status,
+        FailoverStatus::Succeeded
+    );
+    let back = m
+        .post(
+            1,
+            ADMIN,
+            "/control/failovers",
+            json!({"kind": "failback", "namespace": "orders", "ticket": "CHG-21", "approver": "cab"}),
+        )
+        .await;
+    assert_eq!(
+        back.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        back.text()
+    );
+    let error = back.error();
+    assert_eq!(error.code, "preflight_refused");
+    assert!(
+        error
+            .checks
+            .iter()
+            .any(|c| c.name == "cooldown_passed" && !c.passed),
+        "{error:?}"
+    );
     m.stop().await;
 }

@@ -115,6 +115,15 @@ impl ControlledMesh {
     /// and an approval required (an `approver` given with the request by mesh.admin counts
     /// as one), no cooldown, so one namespace may move and move back within a test.
     pub async fn start(namespaces: &[(&str, &'static str)], parent: Option<PathBuf>) -> Self {
+        ControlledMesh::start_with_cooldown(namespaces, parent, Duration::ZERO).await
+    }
+
+    /// [`start`](Self::start) with a cooldown between two moves of a namespace.
+    pub async fn start_with_cooldown(
+        namespaces: &[(&str, &'static str)],
+        parent: Option<PathBuf>,
+        cooldown: Duration,
+    ) -> Self {
         let mut mesh = match parent {
             Some(parent) => TestMesh::two_clusters_of_three_in(&parent),
             None => TestMesh::two_clusters_of_three(),
@@ -137,7 +146,7 @@ impl ControlledMesh {
             let mut loaded = mesh.loaded(n.id);
             loaded.config.failover.require_approval = true;
             loaded.config.failover.require_ticket = true;
-            loaded.config.failover.cooldown = Duration::ZERO;
+            loaded.config.failover.cooldown = cooldown;
             let access = &mut loaded.config.control;
             for (cert, role) in [
                 ("ops-admin", ControlRole::Admin),
@@ -452,12 +461,17 @@ fn mesh_parent() -> PathBuf {
     parent
 }
 
-/// Waits until every node knows both clusters and every namespace's active cluster, and
-/// preflight passes both ways (a -> b and b -> a: the control leader has lag reports).
+/// [`settle_for`] both ways (a -> b and b -> a: the control leader has both lag reports).
 async fn settle(mesh: &ControlledMesh) {
+    settle_for(mesh, &[("orders", "b"), ("home-b", "a")]).await;
+}
+
+/// Waits until every node knows both clusters and every namespace's active cluster, and a
+/// dry run of moving each `(namespace, to)` passes preflight.
+pub async fn settle_for(mesh: &ControlledMesh, moves: &[(&str, &str)]) {
     for id in mesh.control.keys() {
         eventually(
-            "the registry and lag reports to reach every node",
+            "the registry to reach every node",
             Duration::from_secs(60),
             || async {
                 let snapshot = mesh.clusters(*id).await;
@@ -472,9 +486,9 @@ async fn settle(mesh: &ControlledMesh) {
         )
         .await;
     }
-    for (namespace, to) in [("orders", "b"), ("home-b", "a")] {
+    for (namespace, to) in moves.iter().copied() {
         eventually(
-            "preflight to pass on the shared mesh",
+            "preflight to pass on the mesh",
             Duration::from_secs(60),
             || async {
                 let reply = mesh
