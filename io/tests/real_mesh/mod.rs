@@ -486,7 +486,7 @@ pub async fn settle_for(mesh: &ControlledMesh, moves: &[(&str, &str)]) {
         )
         .await;
     }
-    for (namespace, to) in moves.iter().copied() {
+    for &(namespace, to) in moves {
         eventually(
             "preflight to pass on the mesh",
             Duration::from_secs(60),
