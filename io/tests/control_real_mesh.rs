@@ -31,6 +31,7 @@
 //! | GET /v1/replication/health (healthy) | `replication_health_reports_role_region_wal_and_remote_lag` |
 //! | GET /v1/replication/health 503 (unhealthy), SSE change event, a stopped node's routes 503 `unavailable`, CLI exit 3 on it, `replication status` exit 1 | `a_cluster_without_quorum_is_unhealthy_and_its_leadership_change_streams` (own mesh) |
 //! | POST /control/failovers refused 422 within the cooldown | `a_namespace_moved_within_the_cooldown_is_refused_by_preflight` (own mesh) |
+//! | GET /v1/replication/health degraded (a remote past the lag limit), CLI prints it | `a_remote_cluster_lagging_past_the_limit_is_degraded` (own mesh) |
 //! | GET /metrics (prometheus-parse) | `metrics_parse_as_prometheus_text_with_the_contract_names` |
 //! | GET /control/audit: refusals and mutations, paging | `the_audit_route_serves_refusals_and_mutations_in_pages` |
 //! | CLI `clusters list`, `peers list` (filters), `leaders status`, `replication status`, `failovers list`, table and json | `cli_read_verbs_print_tables_and_json` |
@@ -46,7 +47,7 @@
 //! | the planned-promote walk-through (moved from control_node_cli.rs) | `a_planned_promote_through_the_cli_moves_the_namespace_and_loses_no_write` |
 //!
 //! Not produced on the real mesh: `divergent_namespaces` in /control/state-diff (the node
-//! backend never fills it), `degraded` health (needs a lag over the thresholds).
+//! backend never fills it).
 
 mod node_support;
 mod real_mesh;
@@ -1818,7 +1819,10 @@ async fn a_cluster_without_quorum_is_unhealthy_and_its_leadership_change_streams
 /// the cooldown ago.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_namespace_moved_within_the_cooldown_is_refused_by_preflight() {
-    let m = ControlledMesh::start_with_cooldown(&[], None, Duration::from_secs(3600)).await;
+    let m = ControlledMesh::start_with_policy(&[], None, |p| {
+        p.cooldown = Duration::from_secs(3600);
+    })
+    .await;
     real_mesh::settle_for(&m, &[("orders", "b")]).await;
     let moved = create(
         &m,
@@ -1857,5 +1861,41 @@ async fn a_namespace_moved_within_the_cooldown_is_refused_by_preflight() {
             .any(|c| c.name == "cooldown_passed" && !c.passed),
         "{error:?}"
     );
+    m.stop().await;
+}
+
+/// Issue #7, `/v1/replication/health`: a remote cluster lagging past the limits makes the
+/// node `degraded` (still 200: it serves), named per remote cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_cluster_lagging_past_the_limit_is_degraded() {
+    let mut m = ControlledMesh::start_with_policy(&[], None, |p| p.max_lag_entries = 2).await;
+    real_mesh::settle_for(&m, &[]).await;
+    // Cluster b stops: nothing a writes from now on is acknowledged by it.
+    for id in 4..=6 {
+        m.running.remove(&id).expect("running").shutdown().await;
+    }
+    let a = m.handles(&[1, 2, 3]);
+    for i in 0..5 {
+        write_accepted(&a, write("orders", &format!("k{i}"), "v")).await;
+    }
+    let leader = node_support::leader_of(&a).await;
+    let id = leader.status().await.expect("status").id.0;
+    let health: ReplicationHealth = eventually("a degraded remote", LONG, || async {
+        let reply = m.get(id, READ, "/v1/replication/health").await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        let health: ReplicationHealth = reply.json();
+        (health.status == omnirelay_io::control::model::Health::Degraded).then_some(health)
+    })
+    .await;
+    let b = health
+        .remotes
+        .iter()
+        .find(|r| r.cluster == "b")
+        .expect("remote b");
+    assert_eq!(b.health, omnirelay_io::control::model::Health::Degraded);
+    assert!(b.lag.entries > 2, "{b:?}");
+    let out = m.cli(id, READ, &["replication", "status"]).await;
+    assert_exit(&out, 0);
+    assert!(stdout(&out).contains("degraded"), "{}", stdout(&out));
     m.stop().await;
 }

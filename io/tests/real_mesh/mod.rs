@@ -115,14 +115,15 @@ impl ControlledMesh {
     /// and an approval required (an `approver` given with the request by mesh.admin counts
     /// as one), no cooldown, so one namespace may move and move back within a test.
     pub async fn start(namespaces: &[(&str, &'static str)], parent: Option<PathBuf>) -> Self {
-        ControlledMesh::start_with_cooldown(namespaces, parent, Duration::ZERO).await
+        ControlledMesh::start_with_policy(namespaces, parent, |_| {}).await
     }
 
-    /// [`start`](Self::start) with a cooldown between two moves of a namespace.
-    pub async fn start_with_cooldown(
+    /// [`start`](Self::start), then `policy` changes every node's failover policy (which
+    /// also holds the lag limits health is judged by).
+    pub async fn start_with_policy(
         namespaces: &[(&str, &'static str)],
         parent: Option<PathBuf>,
-        cooldown: Duration,
+        policy: impl Fn(&mut omnirelay_core::failover::FailoverPolicy),
     ) -> Self {
         let mut mesh = match parent {
             Some(parent) => TestMesh::two_clusters_of_three_in(&parent),
@@ -146,7 +147,8 @@ impl ControlledMesh {
             let mut loaded = mesh.loaded(n.id);
             loaded.config.failover.require_approval = true;
             loaded.config.failover.require_ticket = true;
-            loaded.config.failover.cooldown = cooldown;
+            loaded.config.failover.cooldown = Duration::ZERO;
+            policy(&mut loaded.config.failover);
             let access = &mut loaded.config.control;
             for (cert, role) in [
                 ("ops-admin", ControlRole::Admin),
