@@ -19,7 +19,7 @@ use omnirelay_core::{ClusterId, NamespaceId, NodeId};
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::auth::Caller;
+use super::auth::{Caller, ControlRole};
 use super::backend::{BackendError, BackendFuture, ControlBackend, LeadershipStream};
 use super::model::{
     ClustersSnapshot, FailoverKind, FailoverRequest, FailoverStatus, FailoverStep, FailoverView,
@@ -66,12 +66,14 @@ fn now_unix_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// `fo-17` → 17; anything else names no failover.
+/// `fo-17` → 17; anything else is malformed (400), not an unknown failover (404).
 fn parse_id(id: &str) -> Result<FailoverId, BackendError> {
     id.strip_prefix("fo-")
         .and_then(|n| n.parse().ok())
         .map(FailoverId)
-        .ok_or_else(|| BackendError::UnknownFailover(id.to_owned()))
+        .ok_or_else(|| {
+            BackendError::Invalid(format!("failover id {id:?} is not of the form fo-<number>"))
+        })
 }
 
 impl NodeBackend {
@@ -326,7 +328,22 @@ impl ControlBackend for NodeBackend {
         let mut notices = self.handle.leadership_events();
         let cluster = self.cluster.as_str().to_owned();
         Box::pin(async move {
-            let (tx, rx) = tokio::sync::mpsc::channel(64);
+            // The stream opens with the leaders as they are now, so a watcher has a starting
+            // point (and a quiet mesh still shows something); changes follow. Subscribed
+            // above, before this snapshot: a change in between is sent, not lost.
+            let current = self.leaders().await?;
+            let (tx, rx) = tokio::sync::mpsc::channel(64.max(current.len()));
+            for view in current {
+                let event = LeadershipEvent {
+                    cluster: view.cluster,
+                    leader: view.leader,
+                    term: view.term,
+                    fencing_token: view.fencing_token,
+                    at_unix_ms: view.since_unix_ms,
+                };
+                // The receiver is still ours and the channel has room for every leader.
+                let _ = tx.try_send(event);
+            }
             tokio::spawn(async move {
                 loop {
                     let notice = match notices.recv().await {
@@ -390,13 +407,20 @@ impl ControlBackend for NodeBackend {
                 FailoverKind::Failback => CoreKind::Failback,
                 FailoverKind::Migration => CoreKind::Migration,
             };
+            // Core records an approver named in the request as an approval at once, and
+            // approving needs mesh.admin: from anyone below, the name only says who is
+            // expected to approve (through /approve).
+            let approval = request
+                .approver
+                .clone()
+                .filter(|_| caller.role >= ControlRole::Admin);
             let core = CoreRequest {
                 namespace,
                 target,
                 kind,
                 requested_by: caller.name.clone(),
                 ticket: request.ticket.clone(),
-                approver: request.approver.clone(),
+                approver: approval,
             };
             let reply = self
                 .operator(OperatorRequest::Failover {
@@ -406,7 +430,12 @@ impl ControlBackend for NodeBackend {
                 .await?;
             match reply {
                 OperatorReply::Started(id) => {
-                    self.journal().notes.entry(id).or_default().reason = request.reason.clone();
+                    {
+                        let mut journal = self.journal();
+                        let note = journal.notes.entry(id).or_default();
+                        note.reason = request.reason.clone();
+                        note.expected_approver = request.approver.clone();
+                    }
                     self.show(id).await
                 }
                 OperatorReply::Plan { source, target } => Ok(dry_run_view(

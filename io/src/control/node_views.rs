@@ -296,6 +296,9 @@ pub(super) struct TrailStep {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(super) struct RequestNote {
     pub reason: Option<String>,
+    /// Who the requester expects to approve, when core was not told (see
+    /// `NodeBackend::create_failover`).
+    pub expected_approver: Option<String>,
     /// Its duration went into the metrics already.
     pub observed_finish: bool,
 }
@@ -371,7 +374,11 @@ pub(super) fn failover_view(
         progress_percent: progress(f.step),
         requested_by: f.request.requested_by.clone(),
         ticket: f.request.ticket.clone(),
-        approver: f.request.approver.clone(),
+        approver: f
+            .request
+            .approver
+            .clone()
+            .or_else(|| note.and_then(|n| n.expected_approver.clone())),
         approved_by: f.approved_by.clone(),
         force: matches!(f.request.kind, CoreKind::Emergency { force: true }),
         started_at_unix_ms: started,

@@ -34,6 +34,8 @@ pub struct TestMesh {
     /// Node 7, a control voter outside every cluster, when the mesh has one.
     pub witness: Option<NodeSpec>,
     pub control_voters: Vec<u64>,
+    /// Namespaces and their initially active cluster; `orders` on `a` unless a test adds more.
+    pub namespaces: Vec<(String, &'static str)>,
 }
 
 /// A port nobody listens on right now, taken below the kernel's ephemeral range (32768+):
@@ -59,7 +61,13 @@ pub fn free_port() -> u16 {
 
 impl TestMesh {
     pub fn two_clusters_of_three() -> TestMesh {
-        let dir = tempfile::tempdir().expect("tempdir");
+        TestMesh::two_clusters_of_three_in(&std::env::temp_dir())
+    }
+
+    /// [`two_clusters_of_three`](Self::two_clusters_of_three) in a fresh directory under
+    /// `parent`.
+    pub fn two_clusters_of_three_in(parent: &std::path::Path) -> TestMesh {
+        let dir = tempfile::tempdir_in(parent).expect("tempdir");
         let ca = MeshCa::generate("node test CA").expect("CA");
         ca.write(&dir.path().join("tls")).expect("write CA");
         let nodes: Vec<NodeSpec> = (1..=6)
@@ -90,6 +98,7 @@ impl TestMesh {
             nodes,
             witness: None,
             control_voters: vec![1, 2, 4],
+            namespaces: vec![("orders".to_owned(), "a")],
         }
     }
 
@@ -142,7 +151,12 @@ impl TestMesh {
             .map(|v| format!("\"n{v}\""))
             .collect();
         text += &format!("control_voters = [{}]\n", voters.join(", "));
-        text += "namespaces = [{ name = \"orders\", active = \"a\" }]\n";
+        let namespaces: Vec<String> = self
+            .namespaces
+            .iter()
+            .map(|(name, active)| format!("{{ name = \"{name}\", active = \"{active}\" }}"))
+            .collect();
+        text += &format!("namespaces = [{}]\n", namespaces.join(", "));
         if let Some(w) = &self.witness {
             text += &format!(
                 "witnesses = [{{ id = \"n{}\", grpc = \"127.0.0.1:{}\" }}]\n",

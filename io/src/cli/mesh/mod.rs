@@ -545,11 +545,13 @@ impl Mesh {
         let started = Instant::now();
         let deadline = Duration::from_secs(wait.wait_timeout_secs);
         let path = failover_path(&view.id, "");
-        let mut last = (view.step, view.status);
         self.progress(&render::progress(&view));
         let mut view = view;
+        // Said once, including when the failover was created already waiting.
+        let mut approval_hinted = false;
         while !view.status.is_terminal() {
-            if view.status == FailoverStatus::AwaitingApproval && last.1 != view.status {
+            if view.status == FailoverStatus::AwaitingApproval && !approval_hinted {
+                approval_hinted = true;
                 self.progress(&format!(
                     "  waiting for approval{}: omnirelay mesh failovers approve {}",
                     view.approver
@@ -559,7 +561,7 @@ impl Mesh {
                     view.id
                 ));
             }
-            last = (view.step, view.status);
+            let last = (view.step, view.status);
             if started.elapsed() >= deadline {
                 return Err(Failure::Refused(format!(
                     "failover {} still {} at {} after {} s; it goes on: omnirelay mesh failovers show {}",
