@@ -3,6 +3,7 @@
 //! `omnirelay mesh` commands printed.
 
 pub mod mesh;
+pub mod ports;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use omnirelay_core::consensus::RoleKind;
@@ -25,25 +25,9 @@ pub const MAX_PAYLOAD: usize = 1024;
 /// Bodies over this many bytes are refused.
 pub const MAX_BODY: usize = 16 * 1024;
 
-/// A port nobody listens on right now, taken below the kernel's ephemeral range (32768+):
-/// a port from `bind(:0)` is ephemeral, and once released an outgoing connection of the mesh
-/// itself can take it before the node binds it. Each process starts at its own offset.
+/// A loopback port below the ephemeral range (see `free_local_port`).
 pub fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let base = 20_000 + (std::process::id() % 400) * 30;
-    loop {
-        let candidate = base + NEXT.fetch_add(1, Ordering::Relaxed) % 12_000;
-        let port = u16::try_from(if candidate >= 32_000 {
-            candidate - 12_000
-        } else {
-            candidate
-        })
-        .expect("a port below 32768");
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
+    omnirelay_io::cli::dev::ports::free_local_port().expect("a free loopback port")
 }
 
 /// One node of the test mesh and where it listens.

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -38,25 +38,9 @@ pub struct TestMesh {
     pub namespaces: Vec<(String, &'static str)>,
 }
 
-/// A port nobody listens on right now, taken below the kernel's ephemeral range (32768+):
-/// a port from `bind(:0)` is ephemeral, and once released an outgoing connection of the mesh
-/// itself can take it before the node binds it. Each process starts at its own offset.
+/// A loopback port below the ephemeral range (see `free_local_port`).
 pub fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let base = 20_000 + (std::process::id() % 400) * 30;
-    loop {
-        let candidate = base + NEXT.fetch_add(1, Ordering::Relaxed) % 12_000;
-        let port = u16::try_from(if candidate >= 32_000 {
-            candidate - 12_000
-        } else {
-            candidate
-        })
-        .expect("a port below 32768");
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
+    omnirelay_io::cli::dev::ports::free_local_port().expect("a free loopback port")
 }
 
 impl TestMesh {

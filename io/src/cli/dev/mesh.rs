@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::net::{IpAddr, Ipv4Addr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -59,7 +59,8 @@ impl std::fmt::Debug for LocalMesh {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    super::ports::free_local_port()
+        .ok_or_else(|| anyhow::anyhow!("no free loopback port in 20000..32000"))
 }
 
 impl LocalMesh {
@@ -316,9 +317,16 @@ namespaces = [{{ name = "{namespace}", active = "{first}" }}]
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             if let Some((id, status)) = self.exited() {
+                // The directory (and the log) is removed on exit without --keep: say
+                // why here.
+                let log = self.log_path(id);
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(5).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
                 bail!(
-                    "node n{id} exited ({status}); its log: {}",
-                    self.log_path(id).display()
+                    "node n{id} exited ({status}); its log: {}; last lines:\n{}",
+                    log.display(),
+                    tail.join("\n")
                 );
             }
             let mut ready = true;
