@@ -11,6 +11,7 @@
 //! | route / verb / refusal | test |
 //! |---|---|
 //! | GET /control/clusters, ETag, If-None-Match -> 304 | `clusters_carry_the_registry_revision_as_etag_and_a_match_answers_304` |
+//! | GET /control/clusters lag to and from every other cluster | `a_control_voter_lists_lag_to_and_from_every_other_cluster` |
 //! | GET /control/peers, filters, pages, unknown cluster 404, bad filter 400 | `peers_filter_page_and_refuse_unknown_clusters_and_bad_filters` |
 //! | GET /control/leaders | `leaders_name_one_leader_per_cluster_and_the_control_group` |
 //! | GET /control/events/leadership (SSE) | `the_leadership_stream_opens_with_the_current_leaders` |
@@ -192,6 +193,36 @@ fn clusters_carry_the_registry_revision_as_etag_and_a_match_answers_304() {
                 .then_some(())
         })
         .await;
+    });
+}
+
+/// Issue #7: `/control/clusters` carries "replication lag to and from every other
+/// cluster". Each direction is measured by its source's leader and reported to the control
+/// voters, so a control voter (n1) knows both directions of every pair.
+#[test]
+fn a_control_voter_lists_lag_to_and_from_every_other_cluster() {
+    let s = shared();
+    s.run(async {
+        let m = &s.mesh;
+        eventually("both directions of a<->b on n1", LONG, || async {
+            let snapshot = m.clusters(1).await;
+            let both = |cluster: &str, peer: &str| {
+                snapshot
+                    .clusters
+                    .iter()
+                    .find(|c| c.id == cluster)
+                    .and_then(|c| c.lag.iter().find(|l| l.peer == peer))
+                    .is_some_and(|l| l.to_peer.is_some() && l.from_peer.is_some())
+            };
+            (both("a", "b") && both("b", "a")).then_some(())
+        })
+        .await;
+        // The table shows both directions (`peer:to<-from`), neither unknown.
+        let out = m.cli(1, READ, &["clusters", "list"]).await;
+        assert_exit(&out, 0);
+        let table = String::from_utf8_lossy(&out.stdout);
+        assert!(table.contains("b:") && table.contains("a:"), "{table}");
+        assert!(!table.contains('?'), "{table}");
     });
 }
 

@@ -357,6 +357,25 @@ impl Node {
             .collect()
     }
 
+    /// Every cluster's replication lag towards each other cluster, as its leader last
+    /// reported it to the control group: `(source, target, lag)`, in cluster order. Only a
+    /// control voter holds these reports (empty elsewhere); a cluster that went quiet keeps
+    /// its last report.
+    pub fn reported_lags(&self) -> Vec<(ClusterId, ClusterId, Lag)> {
+        let Some(c) = self.control.as_ref() else {
+            return Vec::new();
+        };
+        c.statuses
+            .values()
+            .flat_map(|(_, status)| {
+                status
+                    .lags
+                    .iter()
+                    .map(|(target, lag)| (status.cluster.clone(), target.clone(), *lag))
+            })
+            .collect()
+    }
+
     /// A one-line view of the replication streams this node runs (leader) and what it has
     /// proposed from others, for debugging a stalled stream.
     pub fn describe_streams(&self) -> String {

@@ -488,11 +488,12 @@ fn render_lag(lags: &[ClusterLag]) -> String {
         return "(measuring)".to_owned();
     }
     lags.iter()
-        .map(|l| {
-            format!(
+        .filter_map(|l| {
+            let to = l.to_peer?;
+            Some(format!(
                 "-> {}: {} entries / {:.3} s",
-                l.peer, l.to_peer.entries, l.to_peer.seconds
-            )
+                l.peer, to.entries, to.seconds
+            ))
         })
         .collect::<Vec<_>>()
         .join(", ")

@@ -56,15 +56,20 @@ pub enum ClusterState {
     Fenced,
 }
 
-/// Replication lag between this cluster and `peer`, both directions.
+/// Replication lag between this cluster and `peer`, both directions. A direction is
+/// `null` when the node asked holds no measurement of it (lag is measured by the source
+/// cluster's leader and reported to the control group's voters; ask a control voter for
+/// every pair).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClusterLag {
     /// The other cluster.
     pub peer: String,
     /// From this cluster to the peer.
-    pub to_peer: Lag,
+    #[serde(default)]
+    pub to_peer: Option<Lag>,
     /// From the peer to this cluster.
-    pub from_peer: Lag,
+    #[serde(default)]
+    pub from_peer: Option<Lag>,
 }
 
 /// Lag as defined in ARCHITECTURE.md: read on the source's clock.

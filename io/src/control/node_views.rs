@@ -54,10 +54,10 @@ impl LagLimits {
     }
 }
 
-/// `GET /control/clusters` from one node's status. Lag is what this node measures: its
-/// cluster's streams to the others when it leads its cluster (the source's clock, as
-/// ARCHITECTURE.md defines lag); the other direction is measured by the peer's leader, so
-/// it is listed on that cluster's row when asked of it, and zero-filled here.
+/// `GET /control/clusters` from one node's status. Lag is measured by the source cluster's
+/// leader (on its clock, as ARCHITECTURE.md defines lag): this node's own streams when it
+/// leads its cluster, and every leader's reports to the control group when it is a control
+/// voter. A pair this node knows nothing of is `null`, never a made-up zero.
 pub(super) fn clusters(status: &NodeStatus) -> ClustersSnapshot {
     let registry = &status.registry;
     let own = status.cluster.as_ref();
@@ -90,22 +90,7 @@ pub(super) fn clusters(status: &NodeStatus) -> ClustersSnapshot {
                     }
                 })
                 .collect();
-            let lag = if own == Some(&d.id) {
-                status
-                    .stream_lags
-                    .iter()
-                    .map(|(peer, l)| ClusterLag {
-                        peer: peer.as_str().to_owned(),
-                        to_peer: lag(*l),
-                        from_peer: Lag {
-                            entries: 0,
-                            seconds: 0.0,
-                        },
-                    })
-                    .collect()
-            } else {
-                Vec::new()
-            };
+            let lag = lags_of(status, &d.id, registry.clusters().map(|c| &c.value.id));
             ClusterView {
                 id: d.id.as_str().to_owned(),
                 region: d.region.clone(),
@@ -120,6 +105,39 @@ pub(super) fn clusters(status: &NodeStatus) -> ClustersSnapshot {
         registry_revision: registry.revision(),
         clusters,
     }
+}
+
+/// Lag between `cluster` and every other cluster of `all`, both directions, from what
+/// `status` holds; a peer with neither direction known is left out.
+fn lags_of<'a>(
+    status: &NodeStatus,
+    cluster: &ClusterId,
+    all: impl Iterator<Item = &'a ClusterId>,
+) -> Vec<ClusterLag> {
+    let own_streams = status.cluster.as_ref() == Some(cluster);
+    let reported = |source: &ClusterId, target: &ClusterId| {
+        status
+            .reported_lags
+            .iter()
+            .find(|(s, t, _)| s == source && t == target)
+            .map(|(_, _, l)| lag(*l))
+    };
+    all.filter(|peer| *peer != cluster)
+        .filter_map(|peer| {
+            // This node's own streams are fresher than the report it sent the voters.
+            let to_peer = own_streams
+                .then(|| status.stream_lags.iter().find(|(t, _)| t == peer))
+                .flatten()
+                .map(|(_, l)| lag(*l))
+                .or_else(|| reported(cluster, peer));
+            let from_peer = reported(peer, cluster);
+            (to_peer.is_some() || from_peer.is_some()).then(|| ClusterLag {
+                peer: peer.as_str().to_owned(),
+                to_peer,
+                from_peer,
+            })
+        })
+        .collect()
 }
 
 fn holds_superseded_writes(status: &NodeStatus, cluster: &ClusterId, namespace: &str) -> bool {

@@ -87,6 +87,9 @@ pub struct NodeStatus {
     pub members: Vec<MemberStatus>,
     /// How far every other cluster is behind this one (cluster leader only, else empty).
     pub stream_lags: Vec<(ClusterId, Lag)>,
+    /// Every cluster's lag towards each other one, `(source, target, lag)`, as the
+    /// cluster leaders reported them to the control group (control voters only, else empty).
+    pub reported_lags: Vec<(ClusterId, ClusterId, Lag)>,
     /// What this cluster has applied.
     pub applied: ClusterVersionVector,
     /// Events not applied because a newer failover superseded them (`/control/state-diff`).

@@ -124,8 +124,8 @@ impl TestMesh {
                     .filter(|p| *p != id)
                     .map(|p| ClusterLag {
                         peer: p.to_string(),
-                        to_peer: lag_between(id, p),
-                        from_peer: lag_between(p, id),
+                        to_peer: Some(lag_between(id, p)),
+                        from_peer: Some(lag_between(p, id)),
                     })
                     .collect(),
             })

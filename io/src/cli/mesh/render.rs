@@ -1,7 +1,7 @@
 //! Tables and progress lines for humans; `--output json` prints the API's JSON instead.
 
 use crate::control::model::{
-    ClustersSnapshot, FailoverStatus, FailoverView, LeaderView, LeadershipEvent, PeersPage,
+    ClustersSnapshot, FailoverStatus, FailoverView, Lag, LeaderView, LeadershipEvent, PeersPage,
     PreflightCheck, ReplicationHealth,
 };
 
@@ -52,7 +52,14 @@ pub fn clusters(snapshot: &ClustersSnapshot) -> String {
             let lag = c
                 .lag
                 .iter()
-                .map(|l| format!("{}:{}/{:.2}s", l.peer, l.to_peer.entries, l.to_peer.seconds))
+                .map(|l| {
+                    let show = |lag: Option<Lag>| {
+                        lag.map_or("?".to_owned(), |l| {
+                            format!("{}/{:.2}s", l.entries, l.seconds)
+                        })
+                    };
+                    format!("{}:{}<-{}", l.peer, show(l.to_peer), show(l.from_peer))
+                })
                 .collect::<Vec<_>>()
                 .join(" ");
             vec![
