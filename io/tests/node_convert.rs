@@ -142,6 +142,10 @@ fn messages() -> Vec<NodeMessage> {
                     seconds: Duration::from_millis(1500),
                 },
             )],
+            digests: vec![(
+                omnirelay_core::NamespaceId::new("orders").expect("namespace"),
+                0xdead_beef_0123_4567,
+            )],
         })),
         NodeMessage::Mesh(MeshMessage::Reachability {
             voter_cluster: cluster("b"),

@@ -34,6 +34,9 @@ pub struct ClusterData {
     quarantined: BTreeSet<(ClusterId, u64)>,
     /// Applied (not quarantined) events per namespace, in local apply order.
     by_namespace: BTreeMap<NamespaceId, Vec<(ClusterId, u64)>>,
+    /// Per namespace, the wrapping sum of [`event_digest`] over `by_namespace`: kept as
+    /// events come and go so a status report can carry it every tick.
+    digests: BTreeMap<NamespaceId, u64>,
     state_diff: Vec<QuarantinedEvent>,
     state_diff_evicted: u64,
 }
@@ -48,6 +51,7 @@ impl ClusterData {
             by_origin: BTreeMap::new(),
             quarantined: BTreeSet::new(),
             by_namespace: BTreeMap::new(),
+            digests: BTreeMap::new(),
             state_diff: Vec::new(),
             state_diff_evicted: 0,
         }
@@ -134,31 +138,19 @@ impl ClusterData {
     }
 
     /// An order-independent digest of `namespace`'s applied events: equal on two clusters
-    /// exactly when they applied the same events (invariant 7).
+    /// exactly when they applied the same events (invariant 7), up to a 64-bit collision.
+    /// 0 for a namespace with nothing applied.
     pub fn namespace_digest(&self, namespace: &NamespaceId) -> u64 {
-        let mut keys: Vec<&(ClusterId, u64)> = self
-            .by_namespace
-            .get(namespace)
-            .map(|k| k.iter().collect())
-            .unwrap_or_default();
-        keys.sort();
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut feed = |bytes: &[u8]| {
-            for b in bytes {
-                hash ^= u64::from(*b);
-                hash = hash.wrapping_mul(0x0100_0000_01b3);
-            }
-        };
-        for (origin, seq) in keys {
-            feed(origin.as_str().as_bytes());
-            feed(&seq.to_le_bytes());
-            if let Some(e) = self.event(origin, *seq) {
-                feed(&e.failover_version.0.to_le_bytes());
-                feed(&e.key);
-                feed(&e.payload);
-            }
-        }
-        hash
+        self.digests.get(namespace).copied().unwrap_or(0)
+    }
+
+    /// [`ClusterData::namespace_digest`] of every namespace with an applied event.
+    pub fn namespace_digests(&self) -> Vec<(NamespaceId, u64)> {
+        self.digests
+            .iter()
+            .filter(|(ns, _)| self.by_namespace.get(*ns).is_some_and(|k| !k.is_empty()))
+            .map(|(ns, d)| (ns.clone(), *d))
+            .collect()
     }
 
     /// Events quarantined here: never applied, kept for reconciliation.
@@ -304,6 +296,13 @@ impl ClusterData {
         if let Some(keys) = self.by_namespace.get_mut(namespace) {
             keys.retain(|k| !doomed.contains(k));
         }
+        let removed = doomed
+            .iter()
+            .filter_map(|(origin, seq)| self.event(origin, *seq))
+            .fold(0u64, |sum, e| sum.wrapping_add(event_digest(e)));
+        if let Some(digest) = self.digests.get_mut(namespace) {
+            *digest = digest.wrapping_sub(removed);
+        }
         for (origin, seq) in doomed {
             if let Some(event) = self.event(&origin, seq).cloned() {
                 self.record_diff(QuarantinedEvent {
@@ -347,10 +346,13 @@ impl ClusterData {
             // Never happens: the applier releases each origin contiguously.
             return;
         }
+        let digest = event_digest(&event);
         events.push(Arc::new(event));
         if quarantined {
             self.quarantined.insert(key);
         } else {
+            let sum = self.digests.entry(namespace.clone()).or_insert(0);
+            *sum = sum.wrapping_add(digest);
             self.by_namespace.entry(namespace).or_default().push(key);
         }
     }
@@ -370,4 +372,22 @@ impl ClusterData {
             now.saturating_duration_since(e.written_at)
         })
     }
+}
+
+/// One event's share of a namespace digest: FNV-1a over its identity and content. Summed
+/// (wrapping) over a namespace, the order events were applied in does not matter.
+fn event_digest(e: &Event) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for b in bytes {
+            hash ^= u64::from(*b);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    feed(e.origin_cluster.as_str().as_bytes());
+    feed(&e.origin_seq.to_le_bytes());
+    feed(&e.failover_version.0.to_le_bytes());
+    feed(&e.key);
+    feed(&e.payload);
+    hash
 }

@@ -258,6 +258,7 @@ impl Node {
             vv: d.data.vv().clone(),
             last_seq: d.data.last_local_seq(),
             lags,
+            digests: d.data.namespace_digests(),
         };
         let acks: Vec<(NodeId, NodeMessage)> = d
             .senders

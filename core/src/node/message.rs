@@ -70,6 +70,75 @@ pub struct ClusterStatus {
     pub last_seq: u64,
     /// How far each other cluster is behind it, measured on its own clock.
     pub lags: Vec<(ClusterId, Lag)>,
+    /// The digest of every namespace it applied events of, as of `vv`.
+    pub digests: Vec<(NamespaceId, u64)>,
+}
+
+/// A namespace two clusters disagree on: they applied the same events (equal version
+/// vectors) yet their digests differ (ARCHITECTURE.md, invariant 7).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Divergence {
+    /// The namespace.
+    pub namespace: NamespaceId,
+    /// What each of the compared clusters applied (the same for all of them).
+    pub applied: ClusterVersionVector,
+    /// The digest of every cluster that applied the same events, in cluster order (0: it
+    /// applied no event of the namespace).
+    pub digests: Vec<(ClusterId, u64)>,
+}
+
+/// The namespaces on which clusters with equal version vectors report different digests.
+///
+/// Only clusters that applied exactly the same events are compared: under a steady write
+/// load reports are taken at different moments and rarely coincide, so a divergence shows
+/// once the writes pause (or the streams catch up between two reports), never as a false
+/// alarm from reports of different moments.
+pub fn divergences<'a>(statuses: impl IntoIterator<Item = &'a ClusterStatus>) -> Vec<Divergence> {
+    let mut statuses: Vec<&ClusterStatus> = statuses.into_iter().collect();
+    statuses.sort_by(|a, b| a.cluster.cmp(&b.cluster));
+    let mut found = Vec::new();
+    let mut grouped = vec![false; statuses.len()];
+    for (i, first) in statuses.iter().enumerate() {
+        if grouped.get(i).copied().unwrap_or(true) {
+            continue;
+        }
+        let group: Vec<&ClusterStatus> = statuses
+            .iter()
+            .enumerate()
+            .skip(i)
+            .filter(|(_, s)| s.vv == first.vv)
+            .map(|(j, s)| {
+                if let Some(g) = grouped.get_mut(j) {
+                    *g = true;
+                }
+                *s
+            })
+            .collect();
+        if group.len() < 2 {
+            continue;
+        }
+        let namespaces: std::collections::BTreeSet<&NamespaceId> = group
+            .iter()
+            .flat_map(|s| s.digests.iter().map(|(ns, _)| ns))
+            .collect();
+        for namespace in namespaces {
+            let digests: Vec<(ClusterId, u64)> = group
+                .iter()
+                .map(|s| {
+                    let d = s.digests.iter().find(|(ns, _)| ns == namespace);
+                    (s.cluster.clone(), d.map_or(0, |(_, d)| *d))
+                })
+                .collect();
+            if digests.windows(2).any(|w| w[0].1 != w[1].1) {
+                found.push(Divergence {
+                    namespace: namespace.clone(),
+                    applied: first.vv.clone(),
+                    digests,
+                });
+            }
+        }
+    }
+    found
 }
 
 /// Coordination between cluster leaders and the control group.

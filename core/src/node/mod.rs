@@ -34,7 +34,7 @@ pub use control::AUTO_POLICY_ACTOR;
 pub use data::ClusterData;
 pub use event::{Group, NodeDrop, NodeEvent};
 pub use message::{
-    ClientMessage, ClientWrite, ClusterStatus, MeshMessage, NodeMessage, OperatorReply,
-    OperatorRequest, ReplicationMessage, WriteOutcome, WriteRefusal, WriteReply,
+    ClientMessage, ClientWrite, ClusterStatus, Divergence, MeshMessage, NodeMessage, OperatorReply,
+    OperatorRequest, ReplicationMessage, WriteOutcome, WriteRefusal, WriteReply, divergences,
 };
 pub use node::{Node, NodeError, Restored};

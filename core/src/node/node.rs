@@ -376,6 +376,15 @@ impl Node {
             .collect()
     }
 
+    /// Namespaces on which clusters that applied the same events hold different contents,
+    /// from the leaders' last reports (control voters only; empty elsewhere).
+    pub fn divergent_namespaces(&self) -> Vec<super::message::Divergence> {
+        self.control
+            .as_ref()
+            .map(|c| super::message::divergences(c.statuses.values().map(|(_, s)| s)))
+            .unwrap_or_default()
+    }
+
     /// A one-line view of the replication streams this node runs (leader) and what it has
     /// proposed from others, for debugging a stalled stream.
     pub fn describe_streams(&self) -> String {

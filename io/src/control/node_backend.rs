@@ -504,7 +504,7 @@ impl ControlBackend for NodeBackend {
     }
 
     fn state_diff(&self) -> BackendFuture<'_, StateDiff> {
-        Box::pin(async move { Ok(node_views::state_diff(&self.status().await?.quarantined)) })
+        Box::pin(async move { Ok(node_views::state_diff(&self.status().await?)) })
     }
 
     fn replication_health(&self) -> BackendFuture<'_, ReplicationHealth> {

@@ -16,9 +16,10 @@ use omnirelay_core::replication::{Lag as CoreLag, QuarantinedEvent};
 
 use super::backend::BackendError;
 use super::model::{
-    ClusterLag, ClusterState, ClusterView, ClustersSnapshot, FailoverKind, FailoverStatus,
-    FailoverStep, FailoverSummary, FailoverTrailEntry, FailoverView, Health, Lag, NamespaceState,
-    PeerStatus, PeerView, PreflightCheck, QuarantinedRange, StateDiff, WritesAtRisk,
+    ClusterDigest, ClusterLag, ClusterState, ClusterView, ClustersSnapshot, DivergentNamespace,
+    FailoverKind, FailoverStatus, FailoverStep, FailoverSummary, FailoverTrailEntry, FailoverView,
+    Health, Lag, NamespaceState, PeerStatus, PeerView, PreflightCheck, QuarantinedRange, StateDiff,
+    WritesAtRisk,
 };
 use crate::node::NodeStatus;
 
@@ -208,8 +209,8 @@ pub(super) fn role_name(role: Option<RoleKind>) -> &'static str {
 }
 
 /// Quarantined events as contiguous runs per (namespace, origin, version).
-pub(super) fn state_diff(quarantined: &[QuarantinedEvent]) -> StateDiff {
-    let mut sorted: Vec<&QuarantinedEvent> = quarantined.iter().collect();
+pub(super) fn state_diff(status: &NodeStatus) -> StateDiff {
+    let mut sorted: Vec<&QuarantinedEvent> = status.quarantined.iter().collect();
     sorted.sort_by(|a, b| {
         (
             a.namespace(),
@@ -246,7 +247,22 @@ pub(super) fn state_diff(quarantined: &[QuarantinedEvent]) -> StateDiff {
     }
     StateDiff {
         quarantined: ranges,
-        divergent_namespaces: Vec::new(),
+        divergent_namespaces: status
+            .divergent
+            .iter()
+            .map(|d| DivergentNamespace {
+                namespace: d.namespace.as_str().to_owned(),
+                digests: d
+                    .digests
+                    .iter()
+                    .map(|(cluster, digest)| ClusterDigest {
+                        cluster: cluster.as_str().to_owned(),
+                        digest: format!("{digest:016x}"),
+                        version_vector: d.applied.to_string(),
+                    })
+                    .collect(),
+            })
+            .collect(),
     }
 }
 

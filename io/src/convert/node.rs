@@ -24,7 +24,7 @@ use omnirelay_core::node::{
 };
 use omnirelay_core::registry::{NamespacePlacement, Registry};
 use omnirelay_core::replication::{ClusterVersionVector, Event, Lag};
-use omnirelay_core::{ClusterId, NodeId};
+use omnirelay_core::{ClusterId, NamespaceId, NodeId};
 use omnirelay_proto::v1;
 use serde::{Deserialize, Serialize};
 
@@ -439,6 +439,8 @@ pub enum MeshWire {
         last_seq: u64,
         /// Each other cluster's lag: (cluster, entries, seconds).
         lags: Vec<(ClusterId, u64, Duration)>,
+        /// Each namespace's digest.
+        digests: Vec<(NamespaceId, u64)>,
     },
     /// `MeshMessage::Reachability`.
     Reachability {
@@ -515,6 +517,7 @@ impl MeshWire {
                     .iter()
                     .map(|(c, l)| (c.clone(), l.entries, l.seconds))
                     .collect(),
+                digests: s.digests.clone(),
             },
             MeshMessage::Reachability {
                 voter_cluster,
@@ -575,6 +578,7 @@ impl MeshWire {
                 vv,
                 last_seq,
                 lags,
+                digests,
             } => MeshMessage::Status(ClusterStatus {
                 cluster,
                 leader,
@@ -585,6 +589,7 @@ impl MeshWire {
                     .into_iter()
                     .map(|(c, entries, seconds)| (c, Lag { entries, seconds }))
                     .collect(),
+                digests,
             }),
             MeshWire::Reachability {
                 voter_cluster,

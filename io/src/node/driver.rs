@@ -292,6 +292,7 @@ impl Driver {
                 .collect(),
             stream_lags: node.stream_lags(now),
             reported_lags: node.reported_lags(),
+            divergent: node.divergent_namespaces(),
             applied: node.data().map(|d| d.vv().clone()).unwrap_or_default(),
             quarantined: node
                 .data()

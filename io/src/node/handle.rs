@@ -8,7 +8,7 @@ use omnirelay_core::consensus::{RoleKind, StepDownReason, Term};
 use omnirelay_core::failover::AuditRecord;
 use omnirelay_core::gossip::{MemberMeta, Status};
 use omnirelay_core::node::{
-    ClientWrite, Group, NodeDrop, OperatorReply, OperatorRequest, WriteOutcome,
+    ClientWrite, Divergence, Group, NodeDrop, OperatorReply, OperatorRequest, WriteOutcome,
 };
 use omnirelay_core::registry::{NamespacePlacement, Registry, Versioned};
 use omnirelay_core::replication::{ClusterVersionVector, Event, Lag, QuarantinedEvent};
@@ -90,6 +90,9 @@ pub struct NodeStatus {
     /// Every cluster's lag towards each other one, `(source, target, lag)`, as the
     /// cluster leaders reported them to the control group (control voters only, else empty).
     pub reported_lags: Vec<(ClusterId, ClusterId, Lag)>,
+    /// Namespaces whose contents differ between clusters that applied the same events
+    /// (control voters only, else empty).
+    pub divergent: Vec<Divergence>,
     /// What this cluster has applied.
     pub applied: ClusterVersionVector,
     /// Events not applied because a newer failover superseded them (`/control/state-diff`).
