@@ -47,8 +47,10 @@
 //! | CLI exit 2 (usage, malformed id), exit 3 (unreachable, no certificate) | `cli_usage_errors_exit_2_and_unreachable_endpoints_exit_3` |
 //! | the planned-promote walk-through (moved from control_node_cli.rs) | `a_planned_promote_through_the_cli_moves_the_namespace_and_loses_no_write` |
 //!
-//! Not produced on the real mesh: `divergent_namespaces` in /control/state-diff (the node
-//! backend never fills it).
+//! Not produced on the real mesh: a non-empty `divergent_namespaces` in /control/state-diff
+//! (clusters with equal version vectors whose digests differ: only a bug makes one; the
+//! comparison is tested in core/tests/node_divergence.rs, and the healthy mesh's empty list
+//! here).
 
 mod node_support;
 mod real_mesh;
