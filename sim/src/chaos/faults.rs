@@ -115,6 +115,26 @@ impl FaultSchedule {
         now: Duration,
         trace: &TraceRecorder,
     ) -> Vec<Fault> {
+        self.inject_due(sim, now, trace)
+            .into_iter()
+            .filter(|f| {
+                matches!(
+                    f,
+                    Fault::DiskFault { .. } | Fault::SlowDisk { .. } | Fault::Failover { .. }
+                )
+            })
+            .collect()
+    }
+
+    /// [`FaultSchedule::handle_due`], returning every step it injected (in order), not only
+    /// those that need the node: a runner that keeps disks outside the hosts must crash a
+    /// killed node's disk too.
+    pub fn inject_due(
+        &mut self,
+        sim: &mut turmoil::Sim<'_>,
+        now: Duration,
+        trace: &TraceRecorder,
+    ) -> Vec<Fault> {
         let mut releases: Vec<HeldLink> = Vec::new();
         self.held.retain(|h| {
             let due = h.release_at <= now;
@@ -128,7 +148,7 @@ impl FaultSchedule {
             trace.record_at(now, "sim", format!("release {} | {}", link.a, link.b));
         }
 
-        let mut for_the_node = Vec::new();
+        let mut injected = Vec::new();
         while let Some(fault) = self.pending.front() {
             if seconds(fault.at_s()) > now {
                 break;
@@ -164,12 +184,11 @@ impl FaultSchedule {
                 }
                 Fault::PacketLoss { rate, .. } => self.set_loss_between_clusters(sim, *rate),
                 Fault::Heal { .. } => self.heal(sim),
-                Fault::DiskFault { .. } | Fault::SlowDisk { .. } | Fault::Failover { .. } => {
-                    for_the_node.push(fault.clone());
-                }
+                Fault::DiskFault { .. } | Fault::SlowDisk { .. } | Fault::Failover { .. } => {}
             }
+            injected.push(fault);
         }
-        for_the_node
+        injected
     }
 
     /// Lifts every partition (both kinds), held link and loss rate. Crashed hosts stay

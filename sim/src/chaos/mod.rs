@@ -7,10 +7,20 @@
 //! - [`faults`]: a scenario's fault schedule injected into a running simulation.
 //! - [`timeline`]: an SVG picture of a recorded run.
 //! - [`outcome`]: what one seed yields, for the run/replay reports.
+//! - [`runner`]: [`run_seed`], one seed of a scenario with real nodes on turmoil hosts;
+//!   [`deployment`] (hosts, configs, cached certificates), [`workload`] (the client),
+//!   [`observer`] (operator commands, registry, final reads), [`checker`] (invariants).
 
+pub mod checker;
+pub mod deployment;
 pub mod faults;
 pub mod harness;
 pub mod net;
+pub mod observer;
 pub mod outcome;
+pub mod runner;
 pub mod scenario;
 pub mod timeline;
+pub mod workload;
+
+pub use runner::run_seed;
