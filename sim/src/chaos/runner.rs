@@ -32,7 +32,7 @@ use super::net::TurmoilNetwork;
 use super::observer::{self, FinalState};
 use super::outcome::{ChaosError, SeedOutcome};
 use super::scenario::{DiskFaultKind, FailoverMode, Fault, Scenario};
-use super::timeline::{FaultWindow, LeaderChange, Sample, StateChange, Timeline};
+use super::timeline::{self, LeaderChange, Sample, StateChange, Timeline};
 use super::workload::{self, Breaker, WriterPlan};
 
 /// Simulated time after the writes stop for every cluster to converge.
@@ -652,7 +652,7 @@ fn outcome(scenario: &Scenario, seed: u64, run: &RunState, simulated: Duration) 
         namespaces: scenario.workload.namespaces.clone(),
         states: run.state_changes().clone(),
         leader_changes: lock(&run.leader_changes).clone(),
-        faults: fault_windows(scenario, simulated.as_secs_f64()),
+        faults: timeline::fault_windows(scenario),
         samples,
     };
     SeedOutcome {
@@ -770,48 +770,4 @@ fn write_samples(writes: &[WriteRecord], duration_s: f64) -> Vec<Sample> {
             },
         })
         .collect()
-}
-
-fn fault_windows(scenario: &Scenario, end_s: f64) -> Vec<FaultWindow> {
-    let mut windows = Vec::new();
-    for (i, f) in scenario.faults.iter().enumerate() {
-        let until = |pred: &dyn Fn(&Fault) -> bool| {
-            scenario
-                .faults
-                .iter()
-                .skip(i + 1)
-                .find(|g| pred(g))
-                .map_or(end_s, Fault::at_s)
-        };
-        let (label, to_s) = match f {
-            Fault::RegionKill { cluster, .. } => (
-                format!("{cluster} down"),
-                until(&|g| matches!(g, Fault::RegionRestart { cluster: c, .. } if c == cluster)),
-            ),
-            Fault::Crash { node, .. } => (
-                format!("{node} down"),
-                until(&|g| matches!(g, Fault::Restart { node: n, .. } if n == node)),
-            ),
-            Fault::Partition { a, b, .. } => (
-                format!("partition {a} | {b}"),
-                until(&|g| matches!(g, Fault::Heal { .. })),
-            ),
-            Fault::OneWayPartition { from, to, .. } => (
-                format!("{from} -/-> {to}"),
-                until(&|g| matches!(g, Fault::Heal { .. })),
-            ),
-            Fault::HoldLink { a, b, for_s, at_s } => (format!("hold {a} | {b}"), at_s + for_s),
-            Fault::PacketLoss { rate, .. } if *rate > 0.0 => (
-                format!("loss {rate}"),
-                until(&|g| matches!(g, Fault::Heal { .. } | Fault::PacketLoss { .. })),
-            ),
-            _ => continue,
-        };
-        windows.push(FaultWindow {
-            from_s: f.at_s(),
-            to_s,
-            label,
-        });
-    }
-    windows
 }
