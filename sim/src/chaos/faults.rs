@@ -24,6 +24,8 @@ pub struct FaultSchedule {
     nodes: Vec<String>,
     groups: BTreeMap<String, Vec<String>>,
     held: Vec<HeldLink>,
+    /// Hosts outside the topology (the workload's client) cut off from crashed nodes too.
+    others: Vec<String>,
 }
 
 /// A held link and when it is released.
@@ -59,6 +61,7 @@ impl FaultSchedule {
             nodes,
             groups,
             held: Vec::new(),
+            others: Vec::new(),
         }
     }
 
@@ -88,6 +91,36 @@ impl FaultSchedule {
                 sim.set_link_latency(a.as_str(), b.as_str(), half(rtt));
             }
         }
+    }
+
+    /// Counts `host` (a host that is not a node, such as the workload's client) among the
+    /// hosts a crashed node is cut off from.
+    pub fn add_other_host(&mut self, host: &str) {
+        self.others.push(host.to_owned());
+    }
+
+    /// Crashes `node` as a machine that loses power does: it sends nothing more. turmoil
+    /// would otherwise close its sockets in the order its runtime drops tasks, an order that
+    /// depends on process-wide task ids (so a second run in one process would differ), and
+    /// peers would see resets a dead machine never sends. Its links stay cut until
+    /// [`FaultSchedule::restart`].
+    pub fn crash(&self, sim: &mut turmoil::Sim<'_>, node: &str) {
+        for other in self.nodes.iter().chain(&self.others) {
+            if other != node {
+                sim.partition(node, other.as_str());
+            }
+        }
+        sim.crash(node);
+    }
+
+    /// Restarts `node` (crashed or not) and restores its links.
+    pub fn restart(&self, sim: &mut turmoil::Sim<'_>, node: &str) {
+        for other in self.nodes.iter().chain(&self.others) {
+            if other != node {
+                sim.repair(node, other.as_str());
+            }
+        }
+        sim.bounce(node);
     }
 
     /// When the next step (a scheduled fault or the release of a held link) is due.
@@ -160,16 +193,16 @@ impl FaultSchedule {
             match &fault {
                 Fault::RegionKill { cluster, .. } => {
                     for node in self.clusters.get(cluster).into_iter().flatten() {
-                        sim.crash(node.as_str());
+                        self.crash(sim, node);
                     }
                 }
                 Fault::RegionRestart { cluster, .. } => {
                     for node in self.clusters.get(cluster).into_iter().flatten() {
-                        sim.bounce(node.as_str());
+                        self.restart(sim, node);
                     }
                 }
-                Fault::Crash { node, .. } => sim.crash(node.as_str()),
-                Fault::Restart { node, .. } => sim.bounce(node.as_str()),
+                Fault::Crash { node, .. } => self.crash(sim, node),
+                Fault::Restart { node, .. } => self.restart(sim, node),
                 Fault::Partition { a, b, .. } => self.for_pairs(a, b, |x, y| sim.partition(x, y)),
                 Fault::OneWayPartition { from, to, .. } => {
                     self.for_pairs(from, to, |x, y| sim.partition_oneway(x, y));

@@ -155,6 +155,7 @@ pub fn run_seed_with(
     );
 
     let mut schedule = FaultSchedule::new(&scenario);
+    schedule.add_other_host(CLIENT_HOST);
     schedule.set_link_latencies(&sim, &scenario);
     let mut restarts: Vec<(Duration, String)> = Vec::new();
     loop {
@@ -168,7 +169,11 @@ pub fn run_seed_with(
                 }
                 Fault::Crash { node, .. } => crash_disks(&run, node, CrashMode::LoseUnsynced),
                 Fault::DiskFault { node, fault, .. } => {
-                    disk_fault(&run, &mut sim, node, *fault, now);
+                    if *fault == DiskFaultKind::LostUnsyncedWrites {
+                        // The machine loses power: the process dies with what was not fsynced.
+                        schedule.crash(&mut sim, node);
+                    }
+                    disk_fault(&run, node, *fault, now);
                 }
                 Fault::SlowDisk { node, ms, .. } => run.trace.record_at(
                     now,
@@ -184,7 +189,7 @@ pub fn run_seed_with(
         // A node whose disk failed fatally exits; its supervisor restarts it.
         for host in std::mem::take(&mut *lock(&run.fatal)) {
             if sim.is_host_running(host.as_str()) {
-                sim.crash(host.as_str());
+                schedule.crash(&mut sim, &host);
                 crash_disks(&run, &host, CrashMode::LoseUnsynced);
                 run.trace
                     .record_at(now, "sim", format!("{host} exited on a fatal disk error"));
@@ -193,7 +198,7 @@ pub fn run_seed_with(
         }
         restarts.retain(|(at, host)| {
             if *at <= now {
-                sim.bounce(host.as_str());
+                schedule.restart(&mut sim, host);
                 run.trace
                     .record_at(now, "sim", format!("supervisor restarts {host}"));
                 false
@@ -482,23 +487,13 @@ fn crash_disks(run: &RunState, host: &str, mode: CrashMode) {
     }
 }
 
-fn disk_fault(
-    run: &RunState,
-    sim: &mut turmoil::Sim<'_>,
-    host: &str,
-    kind: DiskFaultKind,
-    now: Duration,
-) {
+fn disk_fault(run: &RunState, host: &str, kind: DiskFaultKind, now: Duration) {
     let mut disks = lock(&run.disks);
     let Some(disk) = disks.get_mut(&(host.to_owned(), Group::Cluster)) else {
         return;
     };
     match kind {
-        DiskFaultKind::LostUnsyncedWrites => {
-            // The machine loses power: the process dies with what was not fsynced.
-            sim.crash(host);
-            disk.crash(CrashMode::LoseUnsynced);
-        }
+        DiskFaultKind::LostUnsyncedWrites => disk.crash(CrashMode::LoseUnsynced),
         DiskFaultKind::CorruptSector => {
             // A bit flips in the middle of the newest segment's durable bytes.
             let mut probe = disk.clone();
