@@ -271,7 +271,9 @@ pub fn convergence_after_heal(history: &History, expected: &[String]) -> Vec<Str
             }
         }
     }
-    let digests: BTreeMap<&str, BTreeMap<&str, BTreeSet<(&str, u64)>>> = history
+    // Per cluster, per namespace, the (origin, seq) pairs it holds.
+    type Digest<'a> = BTreeMap<&'a str, BTreeSet<(&'a str, u64)>>;
+    let digests: BTreeMap<&str, Digest<'_>> = history
         .held
         .iter()
         .map(|(c, nss)| {
