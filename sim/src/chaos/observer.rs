@@ -106,10 +106,15 @@ pub async fn issue_failover(run: &RunState, fault: Fault) {
 /// `stop_at`.
 pub async fn follow_placements(run: Arc<RunState>, clusters: Vec<String>, stop_at: Duration) {
     let mut last: BTreeMap<String, (String, u64, PlacementState)> = BTreeMap::new();
+    let mut round = 0u64;
     loop {
         let now = sim_now().unwrap_or_default();
         if now >= stop_at {
             return;
+        }
+        round += 1;
+        if round % 4 == 0 {
+            sample_lag(&run, now).await;
         }
         if let Some((_, handle)) = live_handles(&run).into_iter().next() {
             let registry = Arc::clone(&handle.registry_watch().borrow());
@@ -147,6 +152,21 @@ pub async fn follow_placements(run: Arc<RunState>, clusters: Vec<String>, stop_a
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// The worst replication lag any cluster leader reports now (leaders measure it on their
+/// own clock from their targets' acknowledged VVs, ARCHITECTURE.md "lag").
+async fn sample_lag(run: &RunState, now: Duration) {
+    let mut worst = Duration::ZERO;
+    for (_, handle) in live_handles(run) {
+        let status = tokio::time::timeout(Duration::from_millis(200), handle.status()).await;
+        if let Ok(Ok(status)) = status {
+            for (_, lag) in &status.stream_lags {
+                worst = worst.max(lag.seconds);
+            }
+        }
+    }
+    run.record_lag(now, worst);
 }
 
 /// What the clusters hold at the end.

@@ -77,6 +77,7 @@ pub struct RunState {
     states: Mutex<Vec<StateChange>>,
     leader_changes: Mutex<Vec<LeaderChange>>,
     final_state: Mutex<Option<FinalState>>,
+    lags: Mutex<Vec<(Duration, Duration)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -91,6 +92,11 @@ impl RunState {
             .iter()
             .map(|(h, n)| (h.clone(), n.clone()))
             .collect()
+    }
+
+    /// Records the worst replication lag seen at `at`.
+    pub fn record_lag(&self, at: Duration, lag: Duration) {
+        lock(&self.lags).push((at, lag));
     }
 
     /// The timeline's namespace state changes.
@@ -578,6 +584,13 @@ fn outcome(scenario: &Scenario, seed: u64, run: &RunState, simulated: Duration) 
     for (name, sample) in slo_samples_of(scenario, &history) {
         slo_samples.entry(name).or_default().push(sample);
     }
+    let lags = lock(&run.lags).clone();
+    if let Some(worst) = lags.iter().map(|(_, lag)| *lag).max() {
+        slo_samples
+            .entry("replication_lag".into())
+            .or_default()
+            .push(worst.as_secs_f64());
+    }
     if let Some(after) = final_state.converged_after {
         slo_samples
             .entry("convergence_after_heal".into())
@@ -624,7 +637,7 @@ fn outcome(scenario: &Scenario, seed: u64, run: &RunState, simulated: Duration) 
     );
 
     // Per-second write summaries, then the verdict, close the trace.
-    let samples = write_samples(&history.writes, scenario.duration_s);
+    let samples = write_samples(&history.writes, &lags, scenario.duration_s);
     for s in &samples {
         run.trace.record_at(
             seconds(s.at_s),
@@ -739,8 +752,13 @@ fn slo_samples_of(scenario: &Scenario, history: &History) -> Vec<(String, f64)> 
     samples
 }
 
-/// Fraction of writes acknowledged per second of the run.
-fn write_samples(writes: &[WriteRecord], duration_s: f64) -> Vec<Sample> {
+/// Fraction of writes acknowledged per second of the run, with the worst replication lag
+/// sampled in that second.
+fn write_samples(
+    writes: &[WriteRecord],
+    lags: &[(Duration, Duration)],
+    duration_s: f64,
+) -> Vec<Sample> {
     let seconds_n = duration_s.ceil().max(0.0) as usize;
     let mut buckets = vec![(0u64, 0u64); seconds_n];
     for w in writes {
@@ -757,7 +775,11 @@ fn write_samples(writes: &[WriteRecord], duration_s: f64) -> Vec<Sample> {
         .enumerate()
         .map(|(i, (ok, all))| Sample {
             at_s: (i + 1) as f64,
-            lag_s: 0.0,
+            lag_s: lags
+                .iter()
+                .filter(|(at, _)| at.as_secs() as usize == i)
+                .map(|(_, lag)| lag.as_secs_f64())
+                .fold(0.0, f64::max),
             write_success: if all == 0 {
                 0.0
             } else {
