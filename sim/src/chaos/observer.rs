@@ -113,7 +113,7 @@ pub async fn follow_placements(run: Arc<RunState>, clusters: Vec<String>, stop_a
             return;
         }
         round += 1;
-        if round % 4 == 0 {
+        if round.is_multiple_of(4) {
             sample_lag(&run, now).await;
         }
         if let Some((_, handle)) = live_handles(&run).into_iter().next() {

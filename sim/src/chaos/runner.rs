@@ -10,30 +10,25 @@
 //! nodes whose log writer hit a fatal error (a supervisor's job), then `sim.step()`.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use omnirelay_core::node::Group;
-use omnirelay_io::api::ClientApi;
-use omnirelay_io::node::{
-    LeadershipChangeKind, NodeHandle, NodeRuntime, RuntimeOptions, WriterMode,
-};
+use omnirelay_io::node::NodeHandle;
 use omnirelay_io::storage::{CrashMode, DiskOp, SimDisk};
-use omnirelay_io::transport::{ClientSettings, Dialer, Network};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
+use omnirelay_io::transport::{ClientSettings, Dialer};
 
-use super::checker::{self, History, LeaderRecord, WriteOutcome, WriteRecord};
-use super::deployment::{CLIENT_HOST, Deployment, HTTP_PORT};
+use super::checker::{LeaderRecord, WriteRecord};
+use super::deployment::{CLIENT_HOST, Deployment};
 use super::faults::FaultSchedule;
-use super::harness::{EPOCH_UNIX_SECONDS, SimSettings, TraceRecorder, sim_now};
+use super::harness::{SimSettings, TraceRecorder};
 use super::net::TurmoilNetwork;
 use super::observer::{self, FinalState};
 use super::outcome::{ChaosError, SeedOutcome};
-use super::scenario::{DiskFaultKind, FailoverMode, Fault, Scenario};
-use super::timeline::{self, LeaderChange, Sample, StateChange, Timeline};
+use super::scenario::{DiskFaultKind, Fault, Scenario};
+use super::timeline::{LeaderChange, StateChange};
 use super::workload::{self, Breaker, WriterPlan};
+use super::{node_host, verdict};
 
 /// Simulated time after the writes stop for every cluster to converge.
 pub const SETTLE: Duration = Duration::from_secs(30);
@@ -67,20 +62,20 @@ impl Default for RunOptions {
 pub struct RunState {
     /// The run's trace.
     pub trace: TraceRecorder,
-    handles: Mutex<BTreeMap<String, NodeHandle>>,
-    leaders: Mutex<Vec<LeaderRecord>>,
-    split_brains: Mutex<Vec<String>>,
-    writes: Arc<Mutex<Vec<WriteRecord>>>,
-    fatal: Mutex<Vec<String>>,
-    boots: Mutex<BTreeMap<String, u64>>,
-    disks: Mutex<BTreeMap<(String, Group), SimDisk>>,
-    states: Mutex<Vec<StateChange>>,
-    leader_changes: Mutex<Vec<LeaderChange>>,
-    final_state: Mutex<Option<FinalState>>,
-    lags: Mutex<Vec<(Duration, Duration)>>,
+    pub(crate) handles: Mutex<BTreeMap<String, NodeHandle>>,
+    pub(crate) leaders: Mutex<Vec<LeaderRecord>>,
+    pub(crate) split_brains: Mutex<Vec<String>>,
+    pub(crate) writes: Arc<Mutex<Vec<WriteRecord>>>,
+    pub(crate) fatal: Mutex<Vec<String>>,
+    pub(crate) boots: Mutex<BTreeMap<String, u64>>,
+    pub(crate) disks: Mutex<BTreeMap<(String, Group), SimDisk>>,
+    pub(crate) states: Mutex<Vec<StateChange>>,
+    pub(crate) leader_changes: Mutex<Vec<LeaderChange>>,
+    pub(crate) final_state: Mutex<Option<FinalState>>,
+    pub(crate) lags: Mutex<Vec<(Duration, Duration)>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A host that panicked mid-update leaves plain data behind.
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -140,7 +135,7 @@ pub fn run_seed_with(
         let run = Arc::clone(&run);
         let deployment = Arc::clone(&deployment);
         sim.host(host.clone(), move || {
-            boot(
+            node_host::boot(
                 Arc::clone(&run),
                 Arc::clone(&deployment),
                 host.clone(),
@@ -226,7 +221,7 @@ pub fn run_seed_with(
     }
     let simulated = sim.elapsed();
     drop(sim);
-    Ok(outcome(&scenario, seed, &run, simulated))
+    Ok(verdict::outcome(&scenario, seed, &run, simulated))
 }
 
 /// The scenario with its times and rate scaled.
@@ -257,154 +252,6 @@ fn scaled(scenario: &Scenario, options: RunOptions) -> Scenario {
     }
     s.workload.writes_per_s *= options.rate_scale;
     s
-}
-
-/// One boot of a node's host: its disks as the last crash left them, the node runtime,
-/// its client API, and a listener for its leadership notices.
-async fn boot(
-    run: Arc<RunState>,
-    deployment: Arc<Deployment>,
-    host: String,
-    seed: u64,
-) -> turmoil::Result {
-    let node = deployment
-        .node(&host)
-        .ok_or_else(|| format!("no node {host} in the deployment"))?;
-    let boot = {
-        let mut boots = lock(&run.boots);
-        let n = boots.entry(host.clone()).or_default();
-        *n += 1;
-        *n
-    };
-    let elapsed = sim_now().unwrap_or_default();
-    let anchor = EPOCH_UNIX_SECONDS
-        .saturating_mul(1_000_000_000)
-        .saturating_add(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX));
-    let fatal_run = Arc::clone(&run);
-    let fatal_host = host.clone();
-    let options = RuntimeOptions {
-        seed: Some(seed ^ node.id.0.rotate_left(17) ^ boot.rotate_left(40)),
-        writer: WriterMode::Task,
-        clock_anchor_unix_nanos: Some(anchor),
-        on_fatal: Arc::new(move |group, error| {
-            fatal_run.trace.record(
-                &fatal_host,
-                format!("fatal storage error in {group:?} log: {error}"),
-            );
-            lock(&fatal_run.fatal).push(fatal_host.clone());
-        }),
-        ..RuntimeOptions::default()
-    };
-    let disk_run = Arc::clone(&run);
-    let disk_host = host.clone();
-    let disk_seed = seed ^ node.id.0.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    let open_disk = move |group: Group, dir: &std::path::Path| {
-        let mut disks = lock(&disk_run.disks);
-        let disk = disks.entry((disk_host.clone(), group)).or_insert_with(|| {
-            let salt = match group {
-                Group::Cluster => 1,
-                Group::Control => 2,
-            };
-            SimDisk::new(dir, ChaCha8Rng::seed_from_u64(disk_seed ^ salt))
-        });
-        Ok::<_, omnirelay_io::storage::DiskError>(disk.clone())
-    };
-    let runtime = match NodeRuntime::start_with_disks(
-        TurmoilNetwork,
-        node.loaded.clone(),
-        options,
-        open_disk,
-    )
-    .await
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            // A node that cannot recover stays down, as a real one would, and says why.
-            run.trace.record(&host, format!("did not start: {e}"));
-            std::future::pending::<()>().await;
-            return Ok(());
-        }
-    };
-    run.trace.record(&host, format!("started (boot {boot})"));
-    let handle = runtime.handle();
-    lock(&run.handles).insert(host.clone(), handle.clone());
-
-    let mut notices = handle.leadership_events();
-    let watch_run = Arc::clone(&run);
-    let cluster = node.cluster.clone();
-    let names: BTreeMap<u64, String> = deployment
-        .nodes
-        .iter()
-        .map(|n| (n.id.0, n.host.clone()))
-        .collect();
-    let me = host.clone();
-    tokio::spawn(async move {
-        while let Ok(notice) = notices.recv().await {
-            let at = sim_now().unwrap_or_default();
-            let group = match notice.group {
-                Group::Cluster => cluster.clone().unwrap_or_else(|| "witness".into()),
-                Group::Control => "control".into(),
-            };
-            match notice.change {
-                LeadershipChangeKind::Elected { leader, term, .. } => {
-                    let leader = names
-                        .get(&leader.0)
-                        .cloned()
-                        .unwrap_or_else(|| leader.to_string());
-                    lock(&watch_run.leaders).push(LeaderRecord {
-                        at,
-                        group: group.clone(),
-                        term: term.0,
-                        leader: leader.clone(),
-                    });
-                    if leader == me {
-                        watch_run
-                            .trace
-                            .record(&me, format!("leads {group} in term {}", term.0));
-                        if notice.group == Group::Cluster {
-                            lock(&watch_run.leader_changes).push(LeaderChange {
-                                at_s: at.as_secs_f64(),
-                                cluster: group,
-                                leader,
-                            });
-                        }
-                    }
-                }
-                LeadershipChangeKind::SteppedDown { term, reason } => {
-                    watch_run.trace.record(
-                        &me,
-                        format!("stepped down from {group} term {}: {reason:?}", term.0),
-                    );
-                }
-                LeadershipChangeKind::SplitBrain {
-                    term,
-                    first,
-                    second,
-                } => {
-                    let what = format!("{group} term {}: {first} and {second}", term.0);
-                    watch_run.trace.record(&me, format!("split brain {what}"));
-                    lock(&watch_run.split_brains).push(what);
-                }
-            }
-        }
-    });
-
-    if node.cluster.is_some() {
-        let api = ClientApi::new_on(
-            TurmoilNetwork,
-            handle,
-            &node.loaded.config,
-            &node.loaded.tls,
-        )?;
-        let listener = TurmoilNetwork
-            .bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, HTTP_PORT)))
-            .await?;
-        tokio::spawn(api.serve_on(TurmoilNetwork, listener, std::future::pending()));
-    }
-    // The host runs until turmoil crashes it; the runtime lives as long as the host.
-    std::future::pending::<()>().await;
-    drop(runtime);
-    Ok(())
 }
 
 /// The `client` host: writers, the operator, the registry follower, then the final reads.
@@ -521,270 +368,6 @@ fn disk_fault(run: &RunState, host: &str, kind: DiskFaultKind, now: Duration) {
     }
 }
 
-fn seconds(s: f64) -> Duration {
+pub(crate) fn seconds(s: f64) -> Duration {
     Duration::try_from_secs_f64(s).unwrap_or(Duration::ZERO)
-}
-
-/// Checks the invariants the scenario names and measures its SLO samples.
-fn outcome(scenario: &Scenario, seed: u64, run: &RunState, simulated: Duration) -> SeedOutcome {
-    let final_state = lock(&run.final_state).take().unwrap_or_default();
-    let writes = lock(&run.writes).clone();
-    let planned = scenario
-        .faults
-        .iter()
-        .filter_map(|f| match f {
-            Fault::Failover {
-                namespace,
-                mode: FailoverMode::Planned,
-                ..
-            } => Some(namespace.clone()),
-            _ => None,
-        })
-        .collect();
-    let history = History {
-        writes,
-        held: final_state.held.clone(),
-        version_vectors: final_state.version_vectors.clone(),
-        losses: final_state.losses.clone(),
-        planned,
-        leaders: lock(&run.leaders).clone(),
-        split_brains: lock(&run.split_brains).clone(),
-    };
-    let clusters: Vec<String> = scenario
-        .topology
-        .clusters
-        .iter()
-        .map(|c| c.id.clone())
-        .collect();
-    let wants = |name: &str| scenario.invariants.iter().any(|i| i == name);
-    let mut violations = Vec::new();
-    let mut counters = BTreeMap::new();
-    if wants("committed_entries_survive")
-        || wants("planned_failover_loses_nothing")
-        || wants("emergency_loss_within_reported_range")
-    {
-        let (lost, in_range) = checker::acknowledged_writes_survive(&history);
-        violations.extend(lost);
-        counters.insert("lost_within_reported_range".to_owned(), in_range);
-    }
-    if wants("exactly_once_in_order") {
-        violations.extend(checker::exactly_once_in_order(&history));
-    }
-    if wants("one_writer_per_failover_version") {
-        violations.extend(checker::one_writer_per_failover_version(&history));
-    }
-    if wants("one_leader_per_term") {
-        violations.extend(checker::one_leader_per_term(&history));
-    }
-    if wants("convergence_after_heal") {
-        violations.extend(checker::convergence_after_heal(&history, &clusters));
-    }
-
-    let mut slo_samples: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    for (name, sample) in slo_samples_of(scenario, &history) {
-        slo_samples.entry(name).or_default().push(sample);
-    }
-    let lags = lock(&run.lags).clone();
-    if let Some(worst) = lags.iter().map(|(_, lag)| *lag).max() {
-        slo_samples
-            .entry("replication_lag".into())
-            .or_default()
-            .push(worst.as_secs_f64());
-    }
-    if let Some(after) = final_state.converged_after {
-        slo_samples
-            .entry("convergence_after_heal".into())
-            .or_default()
-            .push(after.as_secs_f64());
-    }
-    for slo in &scenario.slos {
-        for sample in slo_samples.get(&slo.name).into_iter().flatten() {
-            if *sample > slo.max_s {
-                violations.push(format!(
-                    "slo {}: {sample:.3}s over the per-seed bound {}s",
-                    slo.name, slo.max_s
-                ));
-            }
-        }
-        if slo.name == "failover_to_first_write" && !slo_samples.contains_key(&slo.name) {
-            violations.push(
-                "slo failover_to_first_write: no write acknowledged by a new active after the kill"
-                    .into(),
-            );
-        }
-    }
-
-    let count = |f: &dyn Fn(&WriteOutcome) -> bool| {
-        history.writes.iter().filter(|w| f(&w.outcome)).count() as u64
-    };
-    counters.insert("writes".into(), history.writes.len() as u64);
-    counters.insert(
-        "acknowledged".into(),
-        count(&|o| matches!(o, WriteOutcome::Acknowledged { .. })),
-    );
-    counters.insert(
-        "refused".into(),
-        count(&|o| matches!(o, WriteOutcome::Refused)),
-    );
-    counters.insert(
-        "unknown".into(),
-        count(&|o| matches!(o, WriteOutcome::Unknown)),
-    );
-    counters.insert("loss_reports".into(), history.losses.len() as u64);
-    counters.insert(
-        "leader_elections".into(),
-        lock(&run.leader_changes).len() as u64,
-    );
-
-    // Per-second write summaries, then the verdict, close the trace.
-    let samples = write_samples(&history.writes, &lags, scenario.duration_s);
-    for s in &samples {
-        run.trace.record_at(
-            seconds(s.at_s),
-            "client",
-            format!(
-                "second ending {:.0}: success {:.3}",
-                s.at_s, s.write_success
-            ),
-        );
-    }
-    for v in &violations {
-        run.trace
-            .record_at(simulated, "sim", format!("violation: {v}"));
-    }
-    let trace_hash = run.trace.hash_hex();
-    let timeline = Timeline {
-        title: format!("{} seed {seed} trace {trace_hash}", scenario.name),
-        duration_s: simulated.as_secs_f64(),
-        clusters,
-        namespaces: scenario.workload.namespaces.clone(),
-        states: run.state_changes().clone(),
-        leader_changes: lock(&run.leader_changes).clone(),
-        faults: timeline::fault_windows(scenario),
-        samples,
-    };
-    SeedOutcome {
-        scenario: scenario.name.clone(),
-        seed,
-        violations,
-        slo_samples,
-        counters,
-        simulated_s: simulated.as_secs_f64(),
-        trace_hash,
-        trace: run.trace.records(),
-        timeline,
-    }
-}
-
-/// `failover_to_first_write` per region kill of an active cluster and per emergency
-/// failover command; `write_unavailability` per planned failover.
-fn slo_samples_of(scenario: &Scenario, history: &History) -> Vec<(String, f64)> {
-    let mut acks: Vec<(Duration, &str, &str)> = history
-        .writes
-        .iter()
-        .filter_map(|w| match &w.outcome {
-            WriteOutcome::Acknowledged { cluster, .. } => {
-                Some((w.answered_at, w.namespace.as_str(), cluster.as_str()))
-            }
-            _ => None,
-        })
-        .collect();
-    acks.sort();
-    let mut samples = Vec::new();
-    for fault in &scenario.faults {
-        match fault {
-            Fault::RegionKill { at_s, cluster } => {
-                let at = seconds(*at_s);
-                let first = acks
-                    .iter()
-                    .find(|(t, _, c)| *t > at && *c != cluster.as_str());
-                if let Some((t, _, _)) = first {
-                    samples.push((
-                        "failover_to_first_write".to_owned(),
-                        (*t - at).as_secs_f64(),
-                    ));
-                }
-            }
-            Fault::Failover {
-                at_s,
-                namespace,
-                mode: FailoverMode::Emergency,
-                to,
-            } => {
-                let at = seconds(*at_s);
-                if let Some((t, _, _)) = acks
-                    .iter()
-                    .find(|(t, ns, c)| *t > at && *ns == namespace.as_str() && *c == to.as_str())
-                {
-                    samples.push((
-                        "failover_to_first_write".to_owned(),
-                        (*t - at).as_secs_f64(),
-                    ));
-                }
-            }
-            Fault::Failover {
-                at_s,
-                namespace,
-                mode: FailoverMode::Planned,
-                ..
-            } => {
-                // The longest gap between acknowledgements of the namespace from the
-                // command until 20 s after it.
-                let at = seconds(*at_s);
-                let until = at + Duration::from_secs(20);
-                let mut last = at;
-                let mut worst = Duration::ZERO;
-                for (t, ns, _) in &acks {
-                    if *ns != namespace.as_str() || *t <= at {
-                        continue;
-                    }
-                    if *t > until {
-                        break;
-                    }
-                    worst = worst.max(*t - last);
-                    last = *t;
-                }
-                samples.push(("write_unavailability".to_owned(), worst.as_secs_f64()));
-            }
-            _ => {}
-        }
-    }
-    samples
-}
-
-/// Fraction of writes acknowledged per second of the run, with the worst replication lag
-/// sampled in that second.
-fn write_samples(
-    writes: &[WriteRecord],
-    lags: &[(Duration, Duration)],
-    duration_s: f64,
-) -> Vec<Sample> {
-    let seconds_n = duration_s.ceil().max(0.0) as usize;
-    let mut buckets = vec![(0u64, 0u64); seconds_n];
-    for w in writes {
-        let i = w.sent_at.as_secs() as usize;
-        if let Some(b) = buckets.get_mut(i) {
-            b.1 += 1;
-            if matches!(w.outcome, WriteOutcome::Acknowledged { .. }) {
-                b.0 += 1;
-            }
-        }
-    }
-    buckets
-        .into_iter()
-        .enumerate()
-        .map(|(i, (ok, all))| Sample {
-            at_s: (i + 1) as f64,
-            lag_s: lags
-                .iter()
-                .filter(|(at, _)| at.as_secs() as usize == i)
-                .map(|(_, lag)| lag.as_secs_f64())
-                .fold(0.0, f64::max),
-            write_success: if all == 0 {
-                0.0
-            } else {
-                ok as f64 / all as f64
-            },
-        })
-        .collect()
 }
