@@ -185,15 +185,30 @@ fn slo_samples_of(scenario: &Scenario, history: &History) -> Vec<(String, f64)> 
     for fault in &scenario.faults {
         match fault {
             Fault::RegionKill { at_s, cluster } => {
+                // Namespaces the killed cluster was serving (their last acknowledgement
+                // before the kill came from it); the sample is when the last of them was
+                // written again elsewhere, so every affected tenant has resumed.
                 let at = seconds(*at_s);
-                let first = acks
+                let mut served: BTreeMap<&str, &str> = BTreeMap::new();
+                for (_, ns, c) in acks.iter().filter(|(t, _, _)| *t <= at) {
+                    served.insert(ns, c);
+                }
+                let affected: Vec<&str> = served
                     .iter()
-                    .find(|(t, _, c)| *t > at && *c != cluster.as_str());
-                if let Some((t, _, _)) = first {
-                    samples.push((
-                        "failover_to_first_write".to_owned(),
-                        (*t - at).as_secs_f64(),
-                    ));
+                    .filter(|(_, c)| **c == cluster.as_str())
+                    .map(|(ns, _)| *ns)
+                    .collect();
+                let resumed: Vec<Duration> = affected
+                    .iter()
+                    .filter_map(|ns| {
+                        acks.iter()
+                            .find(|(t, n, c)| *t > at && n == ns && *c != cluster.as_str())
+                            .map(|(t, _, _)| *t - at)
+                    })
+                    .collect();
+                if !affected.is_empty() && resumed.len() == affected.len() {
+                    let last = resumed.into_iter().max().unwrap_or_default();
+                    samples.push(("failover_to_first_write".to_owned(), last.as_secs_f64()));
                 }
             }
             Fault::Failover {
