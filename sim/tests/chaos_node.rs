@@ -70,6 +70,41 @@ fn the_same_seed_twice_gives_the_same_trace_hash() {
     assert_eq!(a.trace_hash, b.trace_hash);
 }
 
+/// The same seed gives the same hash in a fresh process: nothing process-wide (task ids,
+/// scratch paths, certificates minted on first use) reaches the trace. The test runs
+/// itself again as a child process, which prints its hash.
+#[test]
+fn the_same_seed_gives_the_same_trace_hash_in_another_process() {
+    const CHILD: &str = "OMNIRELAY_CHAOS_HASH_CHILD";
+    let options = RunOptions {
+        time_scale: 0.3,
+        rate_scale: 0.05,
+        ..short()
+    };
+    let hash = run_seed_with(&scenario("disk-fault"), 21, options)
+        .unwrap()
+        .trace_hash;
+    if std::env::var_os(CHILD).is_some() {
+        println!("child-hash={hash}");
+        return;
+    }
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "the_same_seed_gives_the_same_trace_hash_in_another_process",
+            "--nocapture",
+        ])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let child = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("child-hash="))
+        .unwrap_or_else(|| panic!("the child printed no hash: {stdout}"));
+    assert_eq!(child, hash);
+}
+
 /// Every shipped scenario builds its mesh and runs one (short) seed to the end.
 #[test]
 fn every_shipped_scenario_runs_a_seed_without_a_setup_error() {

@@ -303,7 +303,9 @@ id = "n{id}"
 cluster = "{cluster}"
 region = "{cluster}"
 role = "{role}"
-data_dir = "data-n{id}"
+# Absolute and the same in every process: SimDisk only uses it as a label, and it shows
+# in errors that reach the trace.
+data_dir = "/chaos/{host}"
 
 [listen]
 grpc = "0.0.0.0:{GRPC_PORT}"
