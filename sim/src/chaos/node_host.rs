@@ -55,6 +55,16 @@ pub(crate) async fn boot(
             );
             lock(&fatal_run.fatal).push(fatal_host.clone());
         }),
+        fsync_delay: Some({
+            let run = Arc::clone(&run);
+            let host = host.clone();
+            Arc::new(move |_| {
+                lock(&run.slow_disks)
+                    .get(&host)
+                    .copied()
+                    .unwrap_or_default()
+            })
+        }),
         ..RuntimeOptions::default()
     };
     let disk_run = Arc::clone(&run);

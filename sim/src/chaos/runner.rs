@@ -73,6 +73,8 @@ pub struct RunState {
     pub(crate) leader_changes: Mutex<Vec<LeaderChange>>,
     pub(crate) final_state: Mutex<Option<FinalState>>,
     pub(crate) lags: Mutex<Vec<(Duration, Duration)>>,
+    /// Per host, the latency its disk adds to each fsync (`slow_disk`).
+    pub(crate) slow_disks: Mutex<BTreeMap<String, Duration>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -176,11 +178,9 @@ pub fn run_seed_with(
                     }
                     disk_fault(&run, node, *fault, now);
                 }
-                Fault::SlowDisk { node, ms, .. } => run.trace.record_at(
-                    now,
-                    "sim",
-                    format!("slow disk on {node} (+{ms} ms) is not modelled by SimDisk: ignored"),
-                ),
+                Fault::SlowDisk { node, ms, .. } => {
+                    lock(&run.slow_disks).insert(node.clone(), seconds(ms / 1000.0));
+                }
                 Fault::Failover { .. } => {
                     let _ = commands_tx.send(fault.clone());
                 }
