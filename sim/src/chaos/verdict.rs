@@ -181,6 +181,7 @@ fn slo_samples_of(scenario: &Scenario, history: &History) -> Vec<(String, f64)> 
         })
         .collect();
     acks.sort();
+    let writes_end = seconds(scenario.duration_s);
     let mut samples = Vec::new();
     for fault in &scenario.faults {
         match fault {
@@ -234,28 +235,55 @@ fn slo_samples_of(scenario: &Scenario, history: &History) -> Vec<(String, f64)> 
                 mode: FailoverMode::Planned,
                 ..
             } => {
-                // The longest gap between acknowledgements of the namespace from the
-                // command until 20 s after it.
-                let at = seconds(*at_s);
-                let until = at + Duration::from_secs(20);
-                let mut last = at;
-                let mut worst = Duration::ZERO;
-                for (t, ns, _) in &acks {
-                    if *ns != namespace.as_str() || *t <= at {
-                        continue;
-                    }
-                    if *t > until {
-                        break;
-                    }
-                    worst = worst.max(*t - last);
-                    last = *t;
-                }
-                samples.push(("write_unavailability".to_owned(), worst.as_secs_f64()));
+                let gap = longest_gap(&acks, seconds(*at_s), Some(namespace), writes_end);
+                samples.push(("write_unavailability".to_owned(), gap.as_secs_f64()));
+            }
+            // A node-level fault in a scenario that bounds write unavailability: the
+            // longest gap in acknowledgements of any namespace after it.
+            Fault::Crash { at_s, .. } | Fault::DiskFault { at_s, .. }
+                if scenario
+                    .slos
+                    .iter()
+                    .any(|s| s.name == "write_unavailability") =>
+            {
+                let gap = longest_gap(&acks, seconds(*at_s), None, writes_end);
+                samples.push(("write_unavailability".to_owned(), gap.as_secs_f64()));
             }
             _ => {}
         }
     }
     samples
+}
+
+/// The longest stretch without an acknowledged write (of `namespace`, or of any) from `at`
+/// until 20 s after it.
+/// A window cut short by the end of the writes ends there; writes that never resume count
+/// as unavailable until then.
+fn longest_gap(
+    acks: &[(Duration, &str, &str)],
+    at: Duration,
+    namespace: Option<&str>,
+    writes_end: Duration,
+) -> Duration {
+    let until = (at + Duration::from_secs(20)).min(writes_end);
+    let mut last = at;
+    let mut worst = Duration::ZERO;
+    for (t, ns, _) in acks {
+        if namespace.is_some_and(|n| n != *ns) || *t <= at {
+            continue;
+        }
+        if *t > until {
+            break;
+        }
+        worst = worst.max(*t - last);
+        last = *t;
+    }
+    // Acknowledgements stop a batch period before the writes do.
+    worst.max(
+        until
+            .saturating_sub(last)
+            .saturating_sub(Duration::from_millis(100)),
+    )
 }
 
 /// Fraction of writes acknowledged per second of the run, with the worst replication lag
