@@ -161,3 +161,34 @@ fn clusters_that_differ_or_were_not_read_at_the_end_did_not_converge() {
         .insert("b".into(), BTreeMap::from([("a".to_owned(), 2)]));
     assert!(checker::convergence_after_heal(&history, &expected[..2]).is_empty());
 }
+
+#[test]
+fn a_running_node_missing_from_a_view_or_a_stopped_one_held_alive_is_a_violation() {
+    let view = |hosts: &[&str]| hosts.iter().map(|h| (*h).to_owned()).collect();
+    let mut history = History {
+        alive_views: BTreeMap::from([
+            ("a-1".to_owned(), view(&["a-1", "a-2"])),
+            ("a-2".to_owned(), view(&["a-1", "a-2"])),
+        ]),
+        ..History::default()
+    };
+    assert!(checker::gossip_membership_converges(&history).is_empty());
+
+    history
+        .alive_views
+        .insert("a-3".into(), view(&["a-1", "a-2", "a-3"]));
+    history
+        .alive_views
+        .insert("a-1".into(), view(&["a-1", "a-2", "a-3", "a-4"]));
+    let violations = checker::gossip_membership_converges(&history);
+    assert!(
+        violations
+            .iter()
+            .any(|v| v.contains("a-2 does not hold a-3"))
+    );
+    assert!(
+        violations
+            .iter()
+            .any(|v| v.contains("a-1 holds stopped a-4"))
+    );
+}

@@ -104,6 +104,8 @@ pub struct History {
     pub leaders: Vec<LeaderRecord>,
     /// Split-brain notices (must stay empty).
     pub split_brains: Vec<String>,
+    /// Per node running at the end (by host), the nodes its gossip holds alive.
+    pub alive_views: BTreeMap<String, BTreeSet<String>>,
 }
 
 /// Acknowledged writes missing from a cluster at the end. A write inside a reported
@@ -299,6 +301,39 @@ pub fn convergence_after_heal(history: &History, expected: &[String]) -> Vec<Str
                     ));
                 }
             }
+        }
+    }
+    violations
+}
+
+/// ARCHITECTURE.md invariant 8: every node running at the end holds every other running
+/// node alive, and no stopped node alive.
+pub fn gossip_membership_converges(history: &History) -> Vec<String> {
+    let running: BTreeSet<&str> = history.alive_views.keys().map(String::as_str).collect();
+    let mut violations = Vec::new();
+    for (node, alive) in &history.alive_views {
+        let alive: BTreeSet<&str> = alive.iter().map(String::as_str).collect();
+        let missing: Vec<&str> = running
+            .iter()
+            .filter(|other| **other != node.as_str() && !alive.contains(*other))
+            .copied()
+            .collect();
+        if !missing.is_empty() {
+            violations.push(format!(
+                "gossip_membership_converges: {node} does not hold {} alive",
+                missing.join(", ")
+            ));
+        }
+        let ghosts: Vec<&str> = alive
+            .iter()
+            .filter(|other| !running.contains(*other))
+            .copied()
+            .collect();
+        if !ghosts.is_empty() {
+            violations.push(format!(
+                "gossip_membership_converges: {node} holds stopped {} alive",
+                ghosts.join(", ")
+            ));
         }
     }
     violations

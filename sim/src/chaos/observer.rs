@@ -2,12 +2,13 @@
 //! the nodes' operator API, the registry's placements followed as they change, and at the
 //! end the state every cluster holds, read through the nodes' handles.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use omnirelay_core::NamespaceId;
 use omnirelay_core::failover::{FailoverKind, FailoverRequest};
+use omnirelay_core::gossip::Status;
 use omnirelay_core::node::{OperatorReply, OperatorRequest};
 use omnirelay_core::registry::PlacementState;
 use omnirelay_core::replication::ClusterVersionVector;
@@ -181,6 +182,8 @@ pub struct FinalState {
     /// Seconds from the end of the writes until every cluster's VV was equal (`None`: never
     /// within the settle time).
     pub converged_after: Option<Duration>,
+    /// Per live node (by host), the nodes its gossip holds alive (by host).
+    pub alive_views: BTreeMap<String, BTreeSet<String>>,
 }
 
 fn vv_map(vv: &ClusterVersionVector) -> BTreeMap<String, u64> {
@@ -281,6 +284,24 @@ pub async fn collect_final_state(
             state.held.insert(cluster.clone(), per_ns);
             state.version_vectors.insert(cluster, vv);
         }
+    }
+
+    let hosts: BTreeMap<u64, String> = run
+        .handles()
+        .into_iter()
+        .map(|(host, h)| (h.id().0, host))
+        .collect();
+    for (host, handle) in live_handles(run) {
+        let Ok(Ok(status)) = tokio::time::timeout(OPERATOR_TIMEOUT, handle.status()).await else {
+            continue;
+        };
+        let alive = status
+            .members
+            .iter()
+            .filter(|m| m.status == Status::Alive)
+            .filter_map(|m| hosts.get(&m.id.0).cloned())
+            .collect();
+        state.alive_views.insert(host, alive);
     }
 
     for (_, handle) in live_handles(run) {

@@ -40,6 +40,7 @@ pub(crate) fn outcome(
         planned,
         leaders: lock(&run.leaders).clone(),
         split_brains: lock(&run.split_brains).clone(),
+        alive_views: final_state.alive_views.clone(),
     };
     let clusters: Vec<String> = scenario
         .topology
@@ -66,6 +67,9 @@ pub(crate) fn outcome(
     }
     if wants("one_leader_per_term") {
         violations.extend(checker::one_leader_per_term(&history));
+    }
+    if wants("gossip_membership_converges") {
+        violations.extend(checker::gossip_membership_converges(&history));
     }
     if wants("convergence_after_heal") {
         violations.extend(checker::convergence_after_heal(&history, &clusters));
