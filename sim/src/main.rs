@@ -4,6 +4,8 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use omnirelay_sim::chaos::cli::{ReplayArgs, RunArgs, replay, run};
+use omnirelay_sim::chaos::run_seed;
 use omnirelay_sim::consensus::cli::{ElectionArgs, election};
 use omnirelay_sim::gossip::cli::{GossipArgs, render};
 use omnirelay_sim::gossip::experiment;
@@ -25,6 +27,10 @@ enum Command {
     Election(ElectionArgs),
     /// The whole mesh (3 clusters x 3 nodes + witness) through failover scenarios.
     Mesh(MeshArgs),
+    /// Chaos scenarios (scenarios/*.toml) against the real node under turmoil, over seeds.
+    Run(RunArgs),
+    /// One seed of a chaos scenario again: its verdict, trace hash, trace and timeline.
+    Replay(ReplayArgs),
 }
 
 fn gossip(args: GossipArgs) -> Result<(), String> {
@@ -52,5 +58,7 @@ fn main() -> ExitCode {
         },
         Command::Election(args) => election(&args),
         Command::Mesh(args) => mesh(&args),
+        Command::Run(args) => run(&args, &run_seed),
+        Command::Replay(args) => replay(&args, &run_seed),
     }
 }

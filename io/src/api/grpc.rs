@@ -139,6 +139,7 @@ impl ClientApi for GrpcClientApi {
                     }
                 }
                 tokio::select! {
+                    biased;
                     changed = registry.changed() => if changed.is_err() { return },
                     () = tx.closed() => return,
                 }

@@ -49,13 +49,15 @@ pub use error::{ACTIVE_ENDPOINT_HEADER, ApiError, ErrorBody, ErrorDetail, RETRY_
 pub use grpc::GrpcClientApi;
 pub use http::{AppendBody, AppendReply, EVENTS_PATH, EventBody, EventView, ReadParams, ReadReply};
 pub use read::{DEFAULT_READ_LIMIT, MAX_READ_LIMIT, ReadAnswer, ReadQuery};
-pub use serve::{ALPN_HTTP1, serve, server_config};
+pub use serve::{ALPN_HTTP1, serve, serve_on, server_config};
 pub use version_header::{PREFERRED_CLUSTER_HEADER, VERSION_VECTOR_HEADER};
 
 use crate::config::{ApiLimits, ConfigError, NodeConfig};
 use crate::node::NodeHandle;
 use crate::tls::TlsMaterial;
-use crate::transport::{ClientSettings, Dialer, MeshChannel, TokioNetwork, TransportError};
+use crate::transport::{
+    ClientSettings, Dialer, MeshChannel, Network, TokioNetwork, TransportError,
+};
 
 /// Why the client API could not start. Nothing is served.
 #[derive(Debug, thiserror::Error)]
@@ -90,9 +92,13 @@ pub struct ApiContext {
     forwarder: Forwarder,
 }
 
+/// Dials one endpoint lazily on whatever network the API was built for (tokio's sockets
+/// in the product, turmoil's in the chaos sim), so the API itself is not generic.
+type ConnectLazy = Box<dyn Fn(&str) -> Result<MeshChannel, TransportError> + Send + Sync>;
+
 /// gRPC channels to other nodes' client APIs, one per endpoint, made on first use.
 struct Forwarder {
-    dialer: Dialer<TokioNetwork>,
+    connect: ConnectLazy,
     channels: Mutex<BTreeMap<String, MeshChannel>>,
 }
 
@@ -111,7 +117,7 @@ impl Forwarder {
         let channel = match channels.get(endpoint) {
             Some(channel) => channel.clone(),
             None => {
-                let channel = self.dialer.connect_lazy(endpoint)?;
+                let channel = (self.connect)(endpoint)?;
                 channels.insert(endpoint.to_owned(), channel.clone());
                 channel
             }
@@ -137,12 +143,23 @@ impl ClientApi {
         config: &NodeConfig,
         tls: &TlsMaterial,
     ) -> Result<ClientApi, ApiStartError> {
+        ClientApi::new_on(TokioNetwork, handle, config, tls)
+    }
+
+    /// [`ClientApi::new`] forwarding writes to the leader over `network` (the chaos sim
+    /// passes turmoil's).
+    pub fn new_on<N: Network>(
+        network: N,
+        handle: NodeHandle,
+        config: &NodeConfig,
+        tls: &TlsMaterial,
+    ) -> Result<ClientApi, ApiStartError> {
         let core = config.core_config()?;
         let mesh = config
             .mesh
             .as_ref()
             .ok_or_else(|| ConfigError::Missing { key: "mesh".into() })?;
-        let dialer = Dialer::new(TokioNetwork, tls, ClientSettings::default())?;
+        let dialer = Dialer::new(network, tls, ClientSettings::default())?;
         Ok(ClientApi {
             ctx: Arc::new(ApiContext {
                 handle,
@@ -150,7 +167,7 @@ impl ClientApi {
                 max_key_bytes: core.limits.max_key_bytes,
                 directory: EndpointDirectory::new(mesh),
                 forwarder: Forwarder {
-                    dialer,
+                    connect: Box::new(move |endpoint| dialer.connect_lazy(endpoint)),
                     channels: Mutex::new(BTreeMap::new()),
                 },
             }),
@@ -179,7 +196,18 @@ impl ClientApi {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> std::io::Result<()> {
+        self.serve_on(TokioNetwork, listener, shutdown).await
+    }
+
+    /// Serves on `listener` of `network` (bound with [`Network::bind`]) until `shutdown`
+    /// completes.
+    pub async fn serve_on<N: Network>(
+        self,
+        network: N,
+        listener: N::Listener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> std::io::Result<()> {
         let router = self.router();
-        serve::serve(listener, self.tls, router, shutdown).await
+        serve::serve_on(network, listener, self.tls, router, shutdown).await
     }
 }

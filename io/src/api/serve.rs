@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 use crate::tls::{self, ALPN_H2, TlsError, TlsMaterial};
+use crate::transport::{Network, TokioNetwork};
 
 /// ALPN of HTTP/1.1, offered after `h2`.
 pub const ALPN_HTTP1: &[u8] = b"http/1.1";
@@ -38,13 +39,25 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
+    serve_on(TokioNetwork, listener, tls, router, shutdown).await
+}
+
+/// [`serve`] on any [`Network`]'s listener (turmoil's in the chaos sim). The network sets
+/// NODELAY on accepted streams.
+pub async fn serve_on<N: Network>(
+    network: N,
+    listener: N::Listener,
+    tls: Arc<rustls::ServerConfig>,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     tokio::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
             biased;
             () = &mut shutdown => return Ok(()),
-            accepted = listener.accept() => match accepted {
+            accepted = network.accept(&listener) => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
                     // Out of descriptors and the like: pause rather than spin.
@@ -54,8 +67,6 @@ pub async fn serve(
                 }
             },
         };
-        // FINDINGS.md: without NODELAY small responses wait 40 ms for Nagle.
-        let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let router = router.clone();
         tokio::spawn(async move {

@@ -204,6 +204,10 @@ fn segment_bytes<D: Disk>(wal: &Wal<D>) -> u64 {
 /// What the writer does when the disk fails: the node must not go on (see module docs).
 pub type OnFatal = Arc<dyn Fn(Group, &StorageError) + Send + Sync>;
 
+/// Extra latency a simulated disk adds to each group commit (read before every batch, so
+/// a simulator can change it while the node runs). Only task writers honour it.
+pub type FsyncDelay = Arc<dyn Fn(Group) -> std::time::Duration + Send + Sync>;
+
 /// The default fatal handler: log why and exit non-zero, so a supervisor restarts the
 /// node and the next boot's recovery decides what is durable.
 pub fn exit_on_fatal() -> OnFatal {
@@ -282,6 +286,7 @@ pub(crate) fn spawn_writer<D: Disk + Send + 'static>(
     persisted: mpsc::UnboundedSender<(Group, PersistId)>,
     on_fatal: OnFatal,
     mode: WriterMode,
+    fsync_delay: Option<FsyncDelay>,
 ) -> (mpsc::UnboundedSender<PersistRequest>, WriterJoin) {
     let (tx, mut rx) = mpsc::unbounded_channel::<PersistRequest>();
     let mut writer = Writer {
@@ -318,6 +323,13 @@ pub(crate) fn spawn_writer<D: Disk + Send + 'static>(
             let mut batch = Vec::new();
             while let Some(first) = rx.recv().await {
                 batch.push(first);
+                if let Some(delay) = fsync_delay.as_ref().map(|d| d(group))
+                    && !delay.is_zero()
+                {
+                    // A slow disk: the batch's fsync (and its report) completes later;
+                    // what arrives meanwhile joins the batch, as in a real group commit.
+                    tokio::time::sleep(delay).await;
+                }
                 while let Ok(more) = rx.try_recv() {
                     batch.push(more);
                 }

@@ -23,7 +23,7 @@ mod runtime;
 mod stderr_log;
 
 pub use clock::NodeClock;
-pub use group_log::{OnFatal, RestoreError, WriterMode, exit_on_fatal};
+pub use group_log::{FsyncDelay, OnFatal, RestoreError, WriterMode, exit_on_fatal};
 pub use handle::{
     ClusterRole, LeadershipChangeKind, LeadershipNotice, MemberStatus, NodeHandle, NodeStatus,
     NodeStopped, ReadResult, WalPosition,

@@ -148,6 +148,7 @@ async fn run_peer<N: Network>(
                     reported = true;
                 }
                 tokio::select! {
+                    biased;
                     _ = shutdown.changed() => return,
                     () = tokio::time::sleep(backoff) => {}
                 }
@@ -228,7 +229,9 @@ impl NodeTransport for TransportService {
         loop {
             // A stopped driver ends every inbound stream at once, so the listener's graceful
             // shutdown does not wait for each peer's next message.
+            // biased: a replay must resolve "message and stop both ready" the same way.
             let envelope = tokio::select! {
+                biased;
                 next = stream.message() => match next? {
                     Some(envelope) => envelope,
                     None => break,

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 use super::clock::NodeClock;
 use super::driver::{Driver, GroupWriter};
-use super::group_log::{self, OnFatal, RestoreError, WriterJoin, WriterMode};
+use super::group_log::{self, FsyncDelay, OnFatal, RestoreError, WriterJoin, WriterMode};
 use super::handle::NodeHandle;
 use super::peer::{DEFAULT_PEER_QUEUE, PeerOutbox, TransportService};
 use crate::config::{ConfigError, LoadedConfig};
@@ -63,6 +63,8 @@ pub struct RuntimeOptions {
     /// (default: the core's `NodeLimits::stream_window`). The core refills streams once per
     /// tick, so this over the tick bounds replication throughput.
     pub stream_window: Option<u64>,
+    /// Latency added to each group commit of a task writer (a simulated slow disk).
+    pub fsync_delay: Option<FsyncDelay>,
 }
 
 impl std::fmt::Debug for RuntimeOptions {
@@ -86,6 +88,7 @@ impl Default for RuntimeOptions {
             writer: WriterMode::Thread,
             clock_anchor_unix_nanos: None,
             stream_window: None,
+            fsync_delay: None,
         }
     }
 }
@@ -184,6 +187,7 @@ impl NodeRuntime {
                 persisted_tx.clone(),
                 Arc::clone(&options.on_fatal),
                 options.writer,
+                options.fsync_delay.clone(),
             );
             threads.push(thread);
             writers.insert(group, GroupWriter { requests, position });

@@ -24,6 +24,8 @@ pub struct FaultSchedule {
     nodes: Vec<String>,
     groups: BTreeMap<String, Vec<String>>,
     held: Vec<HeldLink>,
+    /// Hosts outside the topology (the workload's client) cut off from crashed nodes too.
+    others: Vec<String>,
 }
 
 /// A held link and when it is released.
@@ -59,6 +61,7 @@ impl FaultSchedule {
             nodes,
             groups,
             held: Vec::new(),
+            others: Vec::new(),
         }
     }
 
@@ -90,6 +93,36 @@ impl FaultSchedule {
         }
     }
 
+    /// Counts `host` (a host that is not a node, such as the workload's client) among the
+    /// hosts a crashed node is cut off from.
+    pub fn add_other_host(&mut self, host: &str) {
+        self.others.push(host.to_owned());
+    }
+
+    /// Crashes `node` as a machine that loses power does: it sends nothing more. turmoil
+    /// would otherwise close its sockets in the order its runtime drops tasks, an order that
+    /// depends on process-wide task ids (so a second run in one process would differ), and
+    /// peers would see resets a dead machine never sends. Its links stay cut until
+    /// [`FaultSchedule::restart`].
+    pub fn crash(&self, sim: &mut turmoil::Sim<'_>, node: &str) {
+        for other in self.nodes.iter().chain(&self.others) {
+            if other != node {
+                sim.partition(node, other.as_str());
+            }
+        }
+        sim.crash(node);
+    }
+
+    /// Restarts `node` (crashed or not) and restores its links.
+    pub fn restart(&self, sim: &mut turmoil::Sim<'_>, node: &str) {
+        for other in self.nodes.iter().chain(&self.others) {
+            if other != node {
+                sim.repair(node, other.as_str());
+            }
+        }
+        sim.bounce(node);
+    }
+
     /// When the next step (a scheduled fault or the release of a held link) is due.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Duration> {
@@ -115,6 +148,26 @@ impl FaultSchedule {
         now: Duration,
         trace: &TraceRecorder,
     ) -> Vec<Fault> {
+        self.inject_due(sim, now, trace)
+            .into_iter()
+            .filter(|f| {
+                matches!(
+                    f,
+                    Fault::DiskFault { .. } | Fault::SlowDisk { .. } | Fault::Failover { .. }
+                )
+            })
+            .collect()
+    }
+
+    /// [`FaultSchedule::handle_due`], returning every step it injected (in order), not only
+    /// those that need the node: a runner that keeps disks outside the hosts must crash a
+    /// killed node's disk too.
+    pub fn inject_due(
+        &mut self,
+        sim: &mut turmoil::Sim<'_>,
+        now: Duration,
+        trace: &TraceRecorder,
+    ) -> Vec<Fault> {
         let mut releases: Vec<HeldLink> = Vec::new();
         self.held.retain(|h| {
             let due = h.release_at <= now;
@@ -128,7 +181,7 @@ impl FaultSchedule {
             trace.record_at(now, "sim", format!("release {} | {}", link.a, link.b));
         }
 
-        let mut for_the_node = Vec::new();
+        let mut injected = Vec::new();
         while let Some(fault) = self.pending.front() {
             if seconds(fault.at_s()) > now {
                 break;
@@ -140,16 +193,16 @@ impl FaultSchedule {
             match &fault {
                 Fault::RegionKill { cluster, .. } => {
                     for node in self.clusters.get(cluster).into_iter().flatten() {
-                        sim.crash(node.as_str());
+                        self.crash(sim, node);
                     }
                 }
                 Fault::RegionRestart { cluster, .. } => {
                     for node in self.clusters.get(cluster).into_iter().flatten() {
-                        sim.bounce(node.as_str());
+                        self.restart(sim, node);
                     }
                 }
-                Fault::Crash { node, .. } => sim.crash(node.as_str()),
-                Fault::Restart { node, .. } => sim.bounce(node.as_str()),
+                Fault::Crash { node, .. } => self.crash(sim, node),
+                Fault::Restart { node, .. } => self.restart(sim, node),
                 Fault::Partition { a, b, .. } => self.for_pairs(a, b, |x, y| sim.partition(x, y)),
                 Fault::OneWayPartition { from, to, .. } => {
                     self.for_pairs(from, to, |x, y| sim.partition_oneway(x, y));
@@ -164,12 +217,11 @@ impl FaultSchedule {
                 }
                 Fault::PacketLoss { rate, .. } => self.set_loss_between_clusters(sim, *rate),
                 Fault::Heal { .. } => self.heal(sim),
-                Fault::DiskFault { .. } | Fault::SlowDisk { .. } | Fault::Failover { .. } => {
-                    for_the_node.push(fault.clone());
-                }
+                Fault::DiskFault { .. } | Fault::SlowDisk { .. } | Fault::Failover { .. } => {}
             }
+            injected.push(fault);
         }
-        for_the_node
+        injected
     }
 
     /// Lifts every partition (both kinds), held link and loss rate. Crashed hosts stay

@@ -9,12 +9,25 @@
 //! - [`outcome`]: what one seed yields, for the run/replay reports.
 //! - [`cli`]: `omnirelay-sim run` and `replay`.
 //! - [`report`]: seeds summed up per scenario, as text, JSON and JUnit XML.
+//! - [`runner`]: [`run_seed`], one seed of a scenario with real nodes on turmoil hosts;
+//!   [`deployment`] (hosts, configs, cached certificates), [`workload`] (the client),
+//!   [`observer`] (operator commands, registry, final reads), [`checker`] (invariants),
+//!   `node_host` (one boot of a node's host), `verdict` (invariants, SLO samples, timeline).
 
+pub mod checker;
 pub mod cli;
+pub mod deployment;
 pub mod faults;
 pub mod harness;
 pub mod net;
+mod node_host;
+pub mod observer;
 pub mod outcome;
 pub mod report;
+pub mod runner;
 pub mod scenario;
 pub mod timeline;
+mod verdict;
+pub mod workload;
+
+pub use runner::run_seed;

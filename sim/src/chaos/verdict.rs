@@ -1,0 +1,328 @@
+//! The verdict on one run: the invariants the scenario names, checked on its history
+//! ([`super::checker`]), the SLO samples it measured, counters, the per-second write
+//! summaries that close the trace, and the timeline.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::checker::{self, History, WriteOutcome, WriteRecord};
+use super::outcome::SeedOutcome;
+use super::runner::{RunState, lock, seconds};
+use super::scenario::{FailoverMode, Fault, Scenario};
+use super::timeline::{self, Sample, Timeline};
+
+/// Checks the invariants the scenario names and measures its SLO samples.
+pub(crate) fn outcome(
+    scenario: &Scenario,
+    seed: u64,
+    run: &RunState,
+    simulated: Duration,
+) -> SeedOutcome {
+    let final_state = lock(&run.final_state).take().unwrap_or_default();
+    let writes = lock(&run.writes).clone();
+    let planned = scenario
+        .faults
+        .iter()
+        .filter_map(|f| match f {
+            Fault::Failover {
+                namespace,
+                mode: FailoverMode::Planned,
+                ..
+            } => Some(namespace.clone()),
+            _ => None,
+        })
+        .collect();
+    let history = History {
+        writes,
+        held: final_state.held.clone(),
+        version_vectors: final_state.version_vectors.clone(),
+        losses: final_state.losses.clone(),
+        planned,
+        leaders: lock(&run.leaders).clone(),
+        split_brains: lock(&run.split_brains).clone(),
+        alive_views: final_state.alive_views.clone(),
+    };
+    let clusters: Vec<String> = scenario
+        .topology
+        .clusters
+        .iter()
+        .map(|c| c.id.clone())
+        .collect();
+    let wants = |name: &str| scenario.invariants.iter().any(|i| i == name);
+    let mut violations = Vec::new();
+    let mut counters = BTreeMap::new();
+    if wants("committed_entries_survive")
+        || wants("planned_failover_loses_nothing")
+        || wants("emergency_loss_within_reported_range")
+    {
+        let (lost, in_range) = checker::acknowledged_writes_survive(&history);
+        violations.extend(lost);
+        counters.insert("lost_within_reported_range".to_owned(), in_range);
+    }
+    if wants("exactly_once_in_order") {
+        violations.extend(checker::exactly_once_in_order(&history));
+    }
+    if wants("one_writer_per_failover_version") {
+        violations.extend(checker::one_writer_per_failover_version(&history));
+    }
+    if wants("one_leader_per_term") {
+        violations.extend(checker::one_leader_per_term(&history));
+    }
+    if wants("gossip_membership_converges") {
+        violations.extend(checker::gossip_membership_converges(&history));
+    }
+    if wants("convergence_after_heal") {
+        violations.extend(checker::convergence_after_heal(&history, &clusters));
+    }
+
+    let mut slo_samples: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for (name, sample) in slo_samples_of(scenario, &history) {
+        slo_samples.entry(name).or_default().push(sample);
+    }
+    let lags = lock(&run.lags).clone();
+    if let Some(worst) = lags.iter().map(|(_, lag)| *lag).max() {
+        slo_samples
+            .entry("replication_lag".into())
+            .or_default()
+            .push(worst.as_secs_f64());
+    }
+    if let Some(after) = final_state.converged_after {
+        slo_samples
+            .entry("convergence_after_heal".into())
+            .or_default()
+            .push(after.as_secs_f64());
+    }
+    for slo in &scenario.slos {
+        for sample in slo_samples.get(&slo.name).into_iter().flatten() {
+            if *sample > slo.max_s {
+                violations.push(format!(
+                    "slo {}: {sample:.3}s over the per-seed bound {}s",
+                    slo.name, slo.max_s
+                ));
+            }
+        }
+        if slo.name == "failover_to_first_write" && !slo_samples.contains_key(&slo.name) {
+            violations.push(
+                "slo failover_to_first_write: no write acknowledged by a new active after the kill"
+                    .into(),
+            );
+        }
+    }
+
+    let count = |f: &dyn Fn(&WriteOutcome) -> bool| {
+        history.writes.iter().filter(|w| f(&w.outcome)).count() as u64
+    };
+    counters.insert("writes".into(), history.writes.len() as u64);
+    counters.insert(
+        "acknowledged".into(),
+        count(&|o| matches!(o, WriteOutcome::Acknowledged { .. })),
+    );
+    counters.insert(
+        "refused".into(),
+        count(&|o| matches!(o, WriteOutcome::Refused)),
+    );
+    counters.insert(
+        "unknown".into(),
+        count(&|o| matches!(o, WriteOutcome::Unknown)),
+    );
+    counters.insert("loss_reports".into(), history.losses.len() as u64);
+    counters.insert(
+        "leader_elections".into(),
+        lock(&run.leader_changes).len() as u64,
+    );
+
+    // Per-second write summaries, then the verdict, close the trace.
+    let samples = write_samples(&history.writes, &lags, scenario.duration_s);
+    for s in &samples {
+        run.trace.record_at(
+            seconds(s.at_s),
+            "client",
+            format!(
+                "second ending {:.0}: success {:.3}",
+                s.at_s, s.write_success
+            ),
+        );
+    }
+    for v in &violations {
+        run.trace
+            .record_at(simulated, "sim", format!("violation: {v}"));
+    }
+    let trace_hash = run.trace.hash_hex();
+    let timeline = Timeline {
+        title: format!("{} seed {seed} trace {trace_hash}", scenario.name),
+        duration_s: simulated.as_secs_f64(),
+        clusters,
+        namespaces: scenario.workload.namespaces.clone(),
+        states: run.state_changes().clone(),
+        leader_changes: lock(&run.leader_changes).clone(),
+        faults: timeline::fault_windows(scenario),
+        samples,
+    };
+    SeedOutcome {
+        scenario: scenario.name.clone(),
+        seed,
+        violations,
+        slo_samples,
+        counters,
+        simulated_s: simulated.as_secs_f64(),
+        trace_hash,
+        trace: run.trace.records(),
+        timeline,
+    }
+}
+
+/// `failover_to_first_write` per region kill of an active cluster and per emergency
+/// failover command; `write_unavailability` per planned failover.
+fn slo_samples_of(scenario: &Scenario, history: &History) -> Vec<(String, f64)> {
+    let mut acks: Vec<(Duration, &str, &str)> = history
+        .writes
+        .iter()
+        .filter_map(|w| match &w.outcome {
+            WriteOutcome::Acknowledged { cluster, .. } => {
+                Some((w.answered_at, w.namespace.as_str(), cluster.as_str()))
+            }
+            _ => None,
+        })
+        .collect();
+    acks.sort();
+    let writes_end = seconds(scenario.duration_s);
+    let mut samples = Vec::new();
+    for fault in &scenario.faults {
+        match fault {
+            Fault::RegionKill { at_s, cluster } => {
+                // Namespaces the killed cluster was serving (their last acknowledgement
+                // before the kill came from it); the sample is when the last of them was
+                // written again elsewhere, so every affected tenant has resumed.
+                let at = seconds(*at_s);
+                let mut served: BTreeMap<&str, &str> = BTreeMap::new();
+                for (_, ns, c) in acks.iter().filter(|(t, _, _)| *t <= at) {
+                    served.insert(ns, c);
+                }
+                let affected: Vec<&str> = served
+                    .iter()
+                    .filter(|(_, c)| **c == cluster.as_str())
+                    .map(|(ns, _)| *ns)
+                    .collect();
+                let resumed: Vec<Duration> = affected
+                    .iter()
+                    .filter_map(|ns| {
+                        acks.iter()
+                            .find(|(t, n, c)| *t > at && n == ns && *c != cluster.as_str())
+                            .map(|(t, _, _)| *t - at)
+                    })
+                    .collect();
+                if !affected.is_empty() && resumed.len() == affected.len() {
+                    let last = resumed.into_iter().max().unwrap_or_default();
+                    samples.push(("failover_to_first_write".to_owned(), last.as_secs_f64()));
+                }
+            }
+            Fault::Failover {
+                at_s,
+                namespace,
+                mode: FailoverMode::Emergency,
+                to,
+            } => {
+                let at = seconds(*at_s);
+                if let Some((t, _, _)) = acks
+                    .iter()
+                    .find(|(t, ns, c)| *t > at && *ns == namespace.as_str() && *c == to.as_str())
+                {
+                    samples.push((
+                        "failover_to_first_write".to_owned(),
+                        (*t - at).as_secs_f64(),
+                    ));
+                }
+            }
+            Fault::Failover {
+                at_s,
+                namespace,
+                mode: FailoverMode::Planned,
+                ..
+            } => {
+                let gap = longest_gap(&acks, seconds(*at_s), Some(namespace), writes_end);
+                samples.push(("write_unavailability".to_owned(), gap.as_secs_f64()));
+            }
+            // A node-level fault in a scenario that bounds write unavailability: the
+            // longest gap in acknowledgements of any namespace after it.
+            Fault::Crash { at_s, .. } | Fault::DiskFault { at_s, .. }
+                if scenario
+                    .slos
+                    .iter()
+                    .any(|s| s.name == "write_unavailability") =>
+            {
+                let gap = longest_gap(&acks, seconds(*at_s), None, writes_end);
+                samples.push(("write_unavailability".to_owned(), gap.as_secs_f64()));
+            }
+            _ => {}
+        }
+    }
+    samples
+}
+
+/// The longest stretch without an acknowledged write (of `namespace`, or of any) from `at`
+/// until 20 s after it.
+/// A window cut short by the end of the writes ends there; writes that never resume count
+/// as unavailable until then.
+fn longest_gap(
+    acks: &[(Duration, &str, &str)],
+    at: Duration,
+    namespace: Option<&str>,
+    writes_end: Duration,
+) -> Duration {
+    let until = (at + Duration::from_secs(20)).min(writes_end);
+    let mut last = at;
+    let mut worst = Duration::ZERO;
+    for (t, ns, _) in acks {
+        if namespace.is_some_and(|n| n != *ns) || *t <= at {
+            continue;
+        }
+        if *t > until {
+            break;
+        }
+        worst = worst.max(*t - last);
+        last = *t;
+    }
+    // Acknowledgements stop a batch period before the writes do.
+    worst.max(
+        until
+            .saturating_sub(last)
+            .saturating_sub(Duration::from_millis(100)),
+    )
+}
+
+/// Fraction of writes acknowledged per second of the run, with the worst replication lag
+/// sampled in that second.
+fn write_samples(
+    writes: &[WriteRecord],
+    lags: &[(Duration, Duration)],
+    duration_s: f64,
+) -> Vec<Sample> {
+    let seconds_n = duration_s.ceil().max(0.0) as usize;
+    let mut buckets = vec![(0u64, 0u64); seconds_n];
+    for w in writes {
+        let i = w.sent_at.as_secs() as usize;
+        if let Some(b) = buckets.get_mut(i) {
+            b.1 += 1;
+            if matches!(w.outcome, WriteOutcome::Acknowledged { .. }) {
+                b.0 += 1;
+            }
+        }
+    }
+    buckets
+        .into_iter()
+        .enumerate()
+        .map(|(i, (ok, all))| Sample {
+            at_s: (i + 1) as f64,
+            lag_s: lags
+                .iter()
+                .filter(|(at, _)| at.as_secs() as usize == i)
+                .map(|(_, lag)| lag.as_secs_f64())
+                .fold(0.0, f64::max),
+            write_success: if all == 0 {
+                0.0
+            } else {
+                ok as f64 / all as f64
+            },
+        })
+        .collect()
+}
