@@ -206,6 +206,10 @@ fn refusal(directory: &EndpointDirectory, outcome: WriteOutcome) -> ApiError {
             ),
         },
         WriteOutcome::RetryLater {
+            reason: RetryReason::Fenced,
+            retry_after,
+        } => ApiError::Fenced { retry_after },
+        WriteOutcome::RetryLater {
             reason,
             retry_after,
         } => ApiError::RetryLater {
@@ -310,6 +314,7 @@ impl ApiContext {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::FENCED_HEADER;
     use axum::http::StatusCode;
     use axum::response::IntoResponse;
 
@@ -343,9 +348,18 @@ mod tests {
                 "1",
                 "rounded up to a second"
             );
+            let fenced = reason == RetryReason::Fenced;
+            assert_eq!(response.headers().contains_key(FENCED_HEADER), fenced);
             let status = error.into_status();
             assert_eq!(status.code(), tonic::Code::Unavailable);
             assert_eq!(status.metadata().get("retry-after-ms").unwrap(), "200");
+            // A client learns "try another region" from the metadata, and a forwarding
+            // node passes the same answer on.
+            assert_eq!(status.metadata().contains_key(FENCED_HEADER), fenced);
+            assert_eq!(
+                matches!(ApiError::from_status(&status), ApiError::Fenced { .. }),
+                fenced
+            );
         }
     }
 

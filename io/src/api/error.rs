@@ -12,6 +12,9 @@ use serde::Serialize;
 pub const ACTIVE_ENDPOINT_HEADER: &str = "x-omnirelay-active-endpoint";
 /// gRPC metadata carrying a retry hint in milliseconds (HTTP uses `Retry-After`).
 pub const RETRY_AFTER_MS_HEADER: &str = "retry-after-ms";
+/// Metadata (gRPC) and header (HTTP) set to `1` when this cluster is fenced for the
+/// namespace: another region may take the write, so a client should try one.
+pub const FENCED_HEADER: &str = "x-omnirelay-fenced";
 
 /// A client call that was not served. Every variant but [`ApiError::PartiallyWritten`] means
 /// nothing was written.
@@ -72,6 +75,17 @@ pub enum ApiError {
         /// When.
         retry_after: Duration,
     },
+    /// This cluster may not take writes for the namespace now: a failover fenced it, or it
+    /// lost contact with the control group (its active lease ran out), so it does not know
+    /// the new active. Nothing was written; another region may take the write.
+    #[error(
+        "this cluster is fenced for the namespace (a failover moved it, or this cluster lost \
+         contact with the control group): write to another region; retry in {retry_after:?}"
+    )]
+    Fenced {
+        /// When this cluster may know more.
+        retry_after: Duration,
+    },
     /// This node is a witness: it holds no data.
     #[error("this node is a witness and holds no data")]
     Witness,
@@ -110,6 +124,7 @@ impl ApiError {
             ApiError::StaleFencingToken { .. } => "stale_fencing_token",
             ApiError::Elsewhere { .. } => "misrouted",
             ApiError::RetryLater { .. } => "retry_later",
+            ApiError::Fenced { .. } => "fenced",
             ApiError::Witness => "witness",
             ApiError::PartiallyWritten { .. } => "partially_written",
             ApiError::Upstream { .. } => "upstream",
@@ -128,9 +143,10 @@ impl ApiError {
             ApiError::StaleFencingToken { .. } => StatusCode::CONFLICT,
             ApiError::Elsewhere { .. } => StatusCode::TEMPORARY_REDIRECT,
             ApiError::Witness => StatusCode::MISDIRECTED_REQUEST,
-            ApiError::RetryLater { .. } | ApiError::PartiallyWritten { .. } | ApiError::Stopped => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::RetryLater { .. }
+            | ApiError::Fenced { .. }
+            | ApiError::PartiallyWritten { .. }
+            | ApiError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Upstream { code, .. } => match code {
                 tonic::Code::InvalidArgument => StatusCode::BAD_REQUEST,
                 tonic::Code::NotFound => StatusCode::NOT_FOUND,
@@ -144,7 +160,9 @@ impl ApiError {
 
     fn retry_after(&self) -> Option<Duration> {
         match self {
-            ApiError::RetryLater { retry_after, .. } => Some(*retry_after),
+            ApiError::RetryLater { retry_after, .. } | ApiError::Fenced { retry_after } => {
+                Some(*retry_after)
+            }
             ApiError::PartiallyWritten { cause, .. } => cause.retry_after(),
             ApiError::Stopped => Some(Duration::from_secs(1)),
             _ => None,
@@ -164,7 +182,9 @@ impl ApiError {
                 tonic::Status::failed_precondition(message)
             }
             ApiError::Witness => tonic::Status::failed_precondition(message),
-            ApiError::RetryLater { .. } | ApiError::Stopped => tonic::Status::unavailable(message),
+            ApiError::RetryLater { .. } | ApiError::Fenced { .. } | ApiError::Stopped => {
+                tonic::Status::unavailable(message)
+            }
             ApiError::PartiallyWritten { .. } => tonic::Status::aborted(message),
             ApiError::Upstream { code, .. } => tonic::Status::new(*code, message),
         };
@@ -177,6 +197,12 @@ impl ApiError {
             && let Ok(value) = after.as_millis().to_string().parse()
         {
             status.metadata_mut().insert(RETRY_AFTER_MS_HEADER, value);
+        }
+        if let ApiError::Fenced { .. } = &self {
+            status.metadata_mut().insert(
+                FENCED_HEADER,
+                tonic::metadata::MetadataValue::from_static("1"),
+            );
         }
         status
     }
@@ -199,6 +225,9 @@ impl ApiError {
             let retry_after = text(RETRY_AFTER_MS_HEADER)
                 .and_then(|ms| ms.parse().ok())
                 .map_or(Duration::from_millis(200), Duration::from_millis);
+            if text(FENCED_HEADER).is_some() {
+                return ApiError::Fenced { retry_after };
+            }
             return ApiError::RetryLater {
                 reason: format!("cluster leader: {}", status.message()),
                 retry_after,
@@ -292,6 +321,9 @@ impl IntoResponse for HttpError {
             && let Ok(value) = HeaderValue::from_str(endpoint)
         {
             headers.insert(ACTIVE_ENDPOINT_HEADER, value);
+        }
+        if let ApiError::Fenced { .. } = &error {
+            headers.insert(FENCED_HEADER, HeaderValue::from_static("1"));
         }
         if let Some(after) = retry_after {
             // Whole seconds, rounded up: `Retry-After` has no finer unit.

@@ -45,7 +45,9 @@ use tokio::net::TcpListener;
 
 pub use append::{AppendBatch, Appended, FORWARDED_HEADER};
 pub use directory::{EndpointDirectory, https};
-pub use error::{ACTIVE_ENDPOINT_HEADER, ApiError, ErrorBody, ErrorDetail, RETRY_AFTER_MS_HEADER};
+pub use error::{
+    ACTIVE_ENDPOINT_HEADER, ApiError, ErrorBody, ErrorDetail, FENCED_HEADER, RETRY_AFTER_MS_HEADER,
+};
 pub use grpc::GrpcClientApi;
 pub use http::{AppendBody, AppendReply, EVENTS_PATH, EventBody, EventView, ReadParams, ReadReply};
 pub use read::{DEFAULT_READ_LIMIT, MAX_READ_LIMIT, ReadAnswer, ReadQuery};

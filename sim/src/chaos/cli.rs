@@ -149,7 +149,13 @@ pub fn run_seeds(
                                     scenario_arg,
                                 ),
                             };
-                            (record, first.simulated_s)
+                            // Both runs were simulated: the speed figure counts both.
+                            let simulated = first.simulated_s
+                                + second
+                                    .as_ref()
+                                    .and_then(|s| s.as_ref().ok())
+                                    .map_or(0.0, |s| s.simulated_s);
+                            (record, simulated)
                         }
                     };
                     done.lock().unwrap_or_else(|p| p.into_inner()).push(record);

@@ -190,30 +190,8 @@ fn slo_samples_of(scenario: &Scenario, history: &History) -> Vec<(String, f64)> 
     for fault in &scenario.faults {
         match fault {
             Fault::RegionKill { at_s, cluster } => {
-                // Namespaces the killed cluster was serving (their last acknowledgement
-                // before the kill came from it); the sample is when the last of them was
-                // written again elsewhere, so every affected tenant has resumed.
-                let at = seconds(*at_s);
-                let mut served: BTreeMap<&str, &str> = BTreeMap::new();
-                for (_, ns, c) in acks.iter().filter(|(t, _, _)| *t <= at) {
-                    served.insert(ns, c);
-                }
-                let affected: Vec<&str> = served
-                    .iter()
-                    .filter(|(_, c)| **c == cluster.as_str())
-                    .map(|(ns, _)| *ns)
-                    .collect();
-                let resumed: Vec<Duration> = affected
-                    .iter()
-                    .filter_map(|ns| {
-                        acks.iter()
-                            .find(|(t, n, c)| *t > at && n == ns && *c != cluster.as_str())
-                            .map(|(t, _, _)| *t - at)
-                    })
-                    .collect();
-                if !affected.is_empty() && resumed.len() == affected.len() {
-                    let last = resumed.into_iter().max().unwrap_or_default();
-                    samples.push(("failover_to_first_write".to_owned(), last.as_secs_f64()));
+                if let Some(s) = resumed_elsewhere(&acks, seconds(*at_s), cluster) {
+                    samples.push(("failover_to_first_write".to_owned(), s));
                 }
             }
             Fault::Failover {
@@ -256,7 +234,72 @@ fn slo_samples_of(scenario: &Scenario, history: &History) -> Vec<(String, f64)> 
             _ => {}
         }
     }
+    // A cluster cut off from every other one at once is dead to the mesh, as a killed
+    // region is: the same sample, from the cut.
+    for (at_s, cluster) in isolations(scenario) {
+        if let Some(s) = resumed_elsewhere(&acks, seconds(at_s), &cluster) {
+            samples.push(("failover_to_first_write".to_owned(), s));
+        }
+    }
     samples
+}
+
+/// Seconds from `at` until every namespace `cluster` was serving at `at` (its last
+/// acknowledgement before then came from it) was acknowledged by another cluster; `None`
+/// if it served none, or one never resumed.
+fn resumed_elsewhere(acks: &[(Duration, &str, &str)], at: Duration, cluster: &str) -> Option<f64> {
+    let mut served: BTreeMap<&str, &str> = BTreeMap::new();
+    for (_, ns, c) in acks.iter().filter(|(t, _, _)| *t <= at) {
+        served.insert(ns, c);
+    }
+    let affected: Vec<&str> = served
+        .iter()
+        .filter(|(_, c)| **c == cluster)
+        .map(|(ns, _)| *ns)
+        .collect();
+    let resumed: Vec<Duration> = affected
+        .iter()
+        .filter_map(|ns| {
+            acks.iter()
+                .find(|(t, n, c)| *t > at && n == ns && *c != cluster)
+                .map(|(t, _, _)| *t - at)
+        })
+        .collect();
+    (!affected.is_empty() && resumed.len() == affected.len())
+        .then(|| resumed.into_iter().max().unwrap_or_default().as_secs_f64())
+}
+
+/// `(at_s, cluster)` for each moment partitions cut `cluster` off from every other cluster
+/// and witness at once.
+fn isolations(scenario: &Scenario) -> Vec<(f64, String)> {
+    let mut groups: Vec<String> = scenario
+        .topology
+        .clusters
+        .iter()
+        .map(|c| c.id.clone())
+        .collect();
+    groups.extend((1..=scenario.topology.witnesses).map(|i| format!("witness-{i}")));
+    let mut cuts: BTreeMap<u64, Vec<(&str, &str)>> = BTreeMap::new();
+    for fault in &scenario.faults {
+        if let Fault::Partition { at_s, a, b } = fault {
+            cuts.entry(at_s.to_bits()).or_default().push((a, b));
+        }
+    }
+    let mut found = Vec::new();
+    for (at_bits, pairs) in cuts {
+        for cluster in &scenario.topology.clusters {
+            let id = cluster.id.as_str();
+            let cut_from_all = groups.iter().filter(|g| g.as_str() != id).all(|g| {
+                pairs
+                    .iter()
+                    .any(|(a, b)| (*a == id && b == g) || (*b == id && a == g))
+            });
+            if cut_from_all {
+                found.push((f64::from_bits(at_bits), id.to_owned()));
+            }
+        }
+    }
+    found
 }
 
 /// The longest stretch without an acknowledged write (of `namespace`, or of any) from `at`

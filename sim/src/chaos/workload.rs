@@ -4,8 +4,9 @@
 //! Each namespace has one writer. Every [`BATCH_PERIOD`] it creates the writes due at the
 //! scenario's rate (each with a unique key) and appends them as one batch, one batch in
 //! flight at a time. It follows `FAILED_PRECONDITION` redirects to the active cluster's
-//! endpoint, and a node that timed out or dropped the connection is avoided for
-//! [`BREAKER_OPEN`] (a circuit breaker, like the model client's in `sim::mesh::client`).
+//! endpoint, and a node that timed out, dropped the connection or answered "fenced" is
+//! avoided for [`BREAKER_OPEN`] (a circuit breaker, like the model client's in
+//! `sim::mesh::client`); a fenced answer is tried elsewhere at once (nothing was written).
 //! A write is attempted once: its outcome is what the client saw (acknowledged, refused,
 //! unknown), which is what the checker needs.
 
@@ -13,7 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use omnirelay_io::api::{ACTIVE_ENDPOINT_HEADER, RETRY_AFTER_MS_HEADER};
+use omnirelay_io::api::{ACTIVE_ENDPOINT_HEADER, FENCED_HEADER, RETRY_AFTER_MS_HEADER};
 use omnirelay_io::transport::{Dialer, MeshChannel};
 use omnirelay_proto::v1::client_api_client::ClientApiClient;
 use omnirelay_proto::v1::{AppendEvent, AppendRequest};
@@ -162,6 +163,14 @@ pub async fn run_writer(
                         if target.is_none() {
                             rotation += 1;
                         }
+                        continue;
+                    }
+                    if meta.contains_key(FENCED_HEADER) {
+                        // This cluster is fenced for the namespace and does not know the
+                        // new active (an isolated old active): nothing was written, so try
+                        // another node now, as an application would try another region.
+                        breaker.open(&host, answered);
+                        target = None;
                         continue;
                     }
                     let server_said = meta.get(RETRY_AFTER_MS_HEADER).is_some();
