@@ -144,6 +144,7 @@ fn messages() -> Vec<NodeMessage> {
             )],
             digests: vec![(
                 omnirelay_core::NamespaceId::new("orders").expect("namespace"),
+                omnirelay_core::replication::FailoverVersion(2),
                 0xdead_beef_0123_4567,
             )],
         })),

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use crate::registry::{NamespacePlacement, PlacementState};
 use crate::replication::{
-    Applier, ApplierConfig, ClusterVersionVector, Event, QuarantineReason, QuarantinedEvent,
+    Applier, ApplierConfig, ClusterVersionVector, Event, FailoverVersion, QuarantineReason,
+    QuarantinedEvent,
 };
 use crate::routing::{DEFAULT_RETRY_AFTER, RetryReason};
 use crate::{ClusterId, Instant, NamespaceId};
@@ -144,12 +145,19 @@ impl ClusterData {
         self.digests.get(namespace).copied().unwrap_or(0)
     }
 
-    /// [`ClusterData::namespace_digest`] of every namespace with an applied event.
-    pub fn namespace_digests(&self) -> Vec<(NamespaceId, u64)> {
+    /// [`ClusterData::namespace_digest`] of every namespace with an applied event, with the
+    /// failover version of the placement this cluster obeys for it (a placement change can
+    /// take events back without moving the version vector).
+    pub fn namespace_digests(&self) -> Vec<(NamespaceId, FailoverVersion, u64)> {
         self.digests
             .iter()
             .filter(|(ns, _)| self.by_namespace.get(*ns).is_some_and(|k| !k.is_empty()))
-            .map(|(ns, d)| (ns.clone(), *d))
+            .map(|(ns, d)| {
+                let version = self
+                    .placement(ns)
+                    .map_or(FailoverVersion(0), |(p, _)| p.failover_version);
+                (ns.clone(), version, *d)
+            })
             .collect()
     }
 
@@ -387,7 +395,10 @@ fn event_digest(e: &Event) -> u64 {
     feed(e.origin_cluster.as_str().as_bytes());
     feed(&e.origin_seq.to_le_bytes());
     feed(&e.failover_version.0.to_le_bytes());
+    // Lengths first, so that ("ab", "c") and ("a", "bc") differ.
+    feed(&(e.key.len() as u64).to_le_bytes());
     feed(&e.key);
+    feed(&(e.payload.len() as u64).to_le_bytes());
     feed(&e.payload);
     hash
 }

@@ -70,8 +70,9 @@ pub struct ClusterStatus {
     pub last_seq: u64,
     /// How far each other cluster is behind it, measured on its own clock.
     pub lags: Vec<(ClusterId, Lag)>,
-    /// The digest of every namespace it applied events of, as of `vv`.
-    pub digests: Vec<(NamespaceId, u64)>,
+    /// The digest of every namespace it applied events of, as of `vv`, with the failover
+    /// version of the placement it obeys for that namespace.
+    pub digests: Vec<(NamespaceId, FailoverVersion, u64)>,
 }
 
 /// A namespace two clusters disagree on: they applied the same events (equal version
@@ -119,16 +120,29 @@ pub fn divergences<'a>(statuses: impl IntoIterator<Item = &'a ClusterStatus>) ->
         }
         let namespaces: std::collections::BTreeSet<&NamespaceId> = group
             .iter()
-            .flat_map(|s| s.digests.iter().map(|(ns, _)| ns))
+            .flat_map(|s| s.digests.iter().map(|(ns, _, _)| ns))
             .collect();
         for namespace in namespaces {
-            let digests: Vec<(ClusterId, u64)> = group
+            let entries: Vec<(ClusterId, Option<FailoverVersion>, u64)> = group
                 .iter()
                 .map(|s| {
-                    let d = s.digests.iter().find(|(ns, _)| ns == namespace);
-                    (s.cluster.clone(), d.map_or(0, |(_, d)| *d))
+                    let d = s.digests.iter().find(|(ns, _, _)| ns == namespace);
+                    (
+                        s.cluster.clone(),
+                        d.map(|(_, v, _)| *v),
+                        d.map_or(0, |(_, _, d)| *d),
+                    )
                 })
                 .collect();
+            // A cluster that has not applied the newest placement yet may still hold events
+            // that placement takes back: compare only under one version.
+            let versions: std::collections::BTreeSet<FailoverVersion> =
+                entries.iter().filter_map(|(_, v, _)| *v).collect();
+            if versions.len() > 1 {
+                continue;
+            }
+            let digests: Vec<(ClusterId, u64)> =
+                entries.into_iter().map(|(c, _, d)| (c, d)).collect();
             if digests.windows(2).any(|w| w[0].1 != w[1].1) {
                 found.push(Divergence {
                     namespace: namespace.clone(),

@@ -23,7 +23,7 @@ use omnirelay_core::node::{
     ClusterStatus, MeshMessage, NodeMessage, OperatorReply, OperatorRequest, ReplicationMessage,
 };
 use omnirelay_core::registry::{NamespacePlacement, Registry};
-use omnirelay_core::replication::{ClusterVersionVector, Event, Lag};
+use omnirelay_core::replication::{ClusterVersionVector, Event, FailoverVersion, Lag};
 use omnirelay_core::{ClusterId, NamespaceId, NodeId};
 use omnirelay_proto::v1;
 use serde::{Deserialize, Serialize};
@@ -439,8 +439,8 @@ pub enum MeshWire {
         last_seq: u64,
         /// Each other cluster's lag: (cluster, entries, seconds).
         lags: Vec<(ClusterId, u64, Duration)>,
-        /// Each namespace's digest.
-        digests: Vec<(NamespaceId, u64)>,
+        /// Each namespace's placement version and digest.
+        digests: Vec<(NamespaceId, u64, u64)>,
     },
     /// `MeshMessage::Reachability`.
     Reachability {
@@ -517,7 +517,11 @@ impl MeshWire {
                     .iter()
                     .map(|(c, l)| (c.clone(), l.entries, l.seconds))
                     .collect(),
-                digests: s.digests.clone(),
+                digests: s
+                    .digests
+                    .iter()
+                    .map(|(ns, v, d)| (ns.clone(), v.0, *d))
+                    .collect(),
             },
             MeshMessage::Reachability {
                 voter_cluster,
@@ -589,7 +593,10 @@ impl MeshWire {
                     .into_iter()
                     .map(|(c, entries, seconds)| (c, Lag { entries, seconds }))
                     .collect(),
-                digests,
+                digests: digests
+                    .into_iter()
+                    .map(|(ns, v, d)| (ns, FailoverVersion(v), d))
+                    .collect(),
             }),
             MeshWire::Reachability {
                 voter_cluster,

@@ -131,13 +131,31 @@ pub fn run_seeds(
         for _ in 0..jobs.clamp(1, seeds.len().max(1)) {
             scope.spawn(|| {
                 while let Some(&seed) = seeds.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    let record = match runner(scenario, seed) {
+                    // A panicking seed is a failed seed, not a lost report of the others.
+                    let run_once = |seed| {
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            runner(scenario, seed)
+                        }))
+                        .unwrap_or_else(|panic| {
+                            let what = panic
+                                .downcast_ref::<String>()
+                                .cloned()
+                                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                                .unwrap_or_default();
+                            Err(ChaosError::Simulation {
+                                scenario: scenario.name.clone(),
+                                seed,
+                                reason: format!("panicked: {what}"),
+                            })
+                        })
+                    };
+                    let record = match run_once(seed) {
                         Err(error) => (
                             SeedRecord::not_run(seed, &error.to_string(), scenario_arg),
                             0.0,
                         ),
                         Ok(first) => {
-                            let second = twice.then(|| runner(scenario, seed));
+                            let second = twice.then(|| run_once(seed));
                             let record = match &second {
                                 None => SeedRecord::new(&first, None, scenario_arg),
                                 Some(Ok(second)) => {
@@ -214,7 +232,15 @@ fn try_run(args: &RunArgs, runner: &Runner<'_>) -> Result<bool, String> {
             .join(format!("{}.toml", regression.scenario))
             .display()
             .to_string();
-        match plan.iter_mut().find(|(f, _)| *f == file) {
+        let stem = |f: &str| {
+            Path::new(f)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+        };
+        match plan
+            .iter_mut()
+            .find(|(f, _)| stem(f).as_deref() == Some(regression.scenario.as_str()))
+        {
             Some((_, seeds)) if !seeds.contains(&regression.seed) => seeds.push(regression.seed),
             Some(_) => {}
             None => plan.push((file, vec![regression.seed])),
@@ -377,6 +403,23 @@ mod tests {
             records[0].violations[0].contains("no certs for 9"),
             "{:?}",
             records[0].violations
+        );
+    }
+
+    #[test]
+    fn a_panicking_seed_fails_alone_and_the_other_seeds_are_reported() {
+        let runner = |_: &Scenario, seed: u64| {
+            assert_ne!(seed, 2, "seed 2 breaks the runner");
+            Ok(outcome(seed, format!("h{seed}")))
+        };
+        let (records, _) = run_seeds(&runner, &scenario(), "x", &[1, 2, 3], 2, false);
+        let seeds: Vec<u64> = records.iter().map(|r| r.seed).collect();
+        assert_eq!(seeds, vec![1, 2, 3]);
+        assert!(records[0].passed && records[2].passed);
+        assert!(
+            records[1].violations[0].contains("seed 2 breaks the runner"),
+            "{:?}",
+            records[1]
         );
     }
 

@@ -76,8 +76,15 @@ pub(crate) fn outcome(
     }
 
     let mut slo_samples: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    for (name, sample) in slo_samples_of(scenario, &history) {
-        slo_samples.entry(name).or_default().push(sample);
+    for (name, sample, trigger) in slo_samples_of(scenario, &history) {
+        match sample {
+            Some(sample) => slo_samples.entry(name).or_default().push(sample),
+            // The event the SLO times never completed: a miss, not a missing sample.
+            None if scenario.slos.iter().any(|s| s.name == name) => violations.push(format!(
+                "slo {name}: after {trigger}, writes never resumed on another cluster"
+            )),
+            None => {}
+        }
     }
     let lags = lock(&run.lags).clone();
     if let Some(worst) = lags.iter().map(|(_, lag)| *lag).max() {
@@ -103,8 +110,7 @@ pub(crate) fn outcome(
         }
         if slo.name == "failover_to_first_write" && !slo_samples.contains_key(&slo.name) {
             violations.push(
-                "slo failover_to_first_write: no write acknowledged by a new active after the kill"
-                    .into(),
+                "slo failover_to_first_write: no kill, emergency or isolation was timed".into(),
             );
         }
     }
@@ -173,7 +179,7 @@ pub(crate) fn outcome(
 
 /// `failover_to_first_write` per region kill of an active cluster and per emergency
 /// failover command; `write_unavailability` per planned failover.
-fn slo_samples_of(scenario: &Scenario, history: &History) -> Vec<(String, f64)> {
+fn slo_samples_of(scenario: &Scenario, history: &History) -> Vec<(String, Option<f64>, String)> {
     let mut acks: Vec<(Duration, &str, &str)> = history
         .writes
         .iter()
@@ -190,24 +196,34 @@ fn slo_samples_of(scenario: &Scenario, history: &History) -> Vec<(String, f64)> 
     for fault in &scenario.faults {
         match fault {
             Fault::RegionKill { at_s, cluster } => {
-                if let Some(s) = resumed_elsewhere(&acks, seconds(*at_s), cluster) {
-                    samples.push(("failover_to_first_write".to_owned(), s));
+                if let Some(s) = resumed_elsewhere(&acks, seconds(*at_s), cluster, None) {
+                    samples.push((
+                        "failover_to_first_write".to_owned(),
+                        s,
+                        format!("the kill of {cluster} at {at_s} s"),
+                    ));
                 }
             }
             Fault::Failover {
                 at_s,
                 namespace,
                 mode: FailoverMode::Emergency,
-                to,
+                ..
             } => {
+                // From the command until the namespace is written on a cluster other than
+                // the one serving it then (the auto policy may have moved it already, or
+                // elsewhere than the command's target).
                 let at = seconds(*at_s);
-                if let Some((t, _, _)) = acks
+                let serving = acks
                     .iter()
-                    .find(|(t, ns, c)| *t > at && *ns == namespace.as_str() && *c == to.as_str())
-                {
+                    .filter(|(t, ns, _)| *t <= at && *ns == namespace.as_str())
+                    .map(|(_, _, c)| *c)
+                    .next_back();
+                if let Some(serving) = serving {
                     samples.push((
                         "failover_to_first_write".to_owned(),
-                        (*t - at).as_secs_f64(),
+                        resumed_elsewhere(&acks, at, serving, Some(namespace.as_str())).flatten(),
+                        format!("the emergency failover of {namespace} at {at_s} s"),
                     ));
                 }
             }
@@ -218,7 +234,11 @@ fn slo_samples_of(scenario: &Scenario, history: &History) -> Vec<(String, f64)> 
                 ..
             } => {
                 let gap = longest_gap(&acks, seconds(*at_s), Some(namespace), writes_end);
-                samples.push(("write_unavailability".to_owned(), gap.as_secs_f64()));
+                samples.push((
+                    "write_unavailability".to_owned(),
+                    Some(gap.as_secs_f64()),
+                    String::new(),
+                ));
             }
             // A node-level fault in a scenario that bounds write unavailability: the
             // longest gap in acknowledgements of any namespace after it.
@@ -228,8 +248,19 @@ fn slo_samples_of(scenario: &Scenario, history: &History) -> Vec<(String, f64)> 
                     .iter()
                     .any(|s| s.name == "write_unavailability") =>
             {
-                let gap = longest_gap(&acks, seconds(*at_s), None, writes_end);
-                samples.push(("write_unavailability".to_owned(), gap.as_secs_f64()));
+                // Per namespace: one stalled tenant must not hide behind the others.
+                let gap = scenario
+                    .workload
+                    .namespaces
+                    .iter()
+                    .map(|ns| longest_gap(&acks, seconds(*at_s), Some(ns), writes_end))
+                    .max()
+                    .unwrap_or_default();
+                samples.push((
+                    "write_unavailability".to_owned(),
+                    Some(gap.as_secs_f64()),
+                    String::new(),
+                ));
             }
             _ => {}
         }
@@ -237,26 +268,39 @@ fn slo_samples_of(scenario: &Scenario, history: &History) -> Vec<(String, f64)> 
     // A cluster cut off from every other one at once is dead to the mesh, as a killed
     // region is: the same sample, from the cut.
     for (at_s, cluster) in isolations(scenario) {
-        if let Some(s) = resumed_elsewhere(&acks, seconds(at_s), &cluster) {
-            samples.push(("failover_to_first_write".to_owned(), s));
+        if let Some(s) = resumed_elsewhere(&acks, seconds(at_s), &cluster, None) {
+            samples.push((
+                "failover_to_first_write".to_owned(),
+                s,
+                format!("the isolation of {cluster} at {at_s} s"),
+            ));
         }
     }
     samples
 }
 
 /// Seconds from `at` until every namespace `cluster` was serving at `at` (its last
-/// acknowledgement before then came from it) was acknowledged by another cluster; `None`
-/// if it served none, or one never resumed.
-fn resumed_elsewhere(acks: &[(Duration, &str, &str)], at: Duration, cluster: &str) -> Option<f64> {
+/// acknowledgement before then came from it), or only `only`, was acknowledged by another
+/// cluster. `None`: it served none of them (nothing to time); `Some(None)`: one never
+/// resumed (a miss).
+fn resumed_elsewhere(
+    acks: &[(Duration, &str, &str)],
+    at: Duration,
+    cluster: &str,
+    only: Option<&str>,
+) -> Option<Option<f64>> {
     let mut served: BTreeMap<&str, &str> = BTreeMap::new();
     for (_, ns, c) in acks.iter().filter(|(t, _, _)| *t <= at) {
         served.insert(ns, c);
     }
     let affected: Vec<&str> = served
         .iter()
-        .filter(|(_, c)| **c == cluster)
+        .filter(|(ns, c)| **c == cluster && only.is_none_or(|o| o == **ns))
         .map(|(ns, _)| *ns)
         .collect();
+    if affected.is_empty() {
+        return None;
+    }
     let resumed: Vec<Duration> = affected
         .iter()
         .filter_map(|ns| {
@@ -265,8 +309,10 @@ fn resumed_elsewhere(acks: &[(Duration, &str, &str)], at: Duration, cluster: &st
                 .map(|(t, _, _)| *t - at)
         })
         .collect();
-    (!affected.is_empty() && resumed.len() == affected.len())
-        .then(|| resumed.into_iter().max().unwrap_or_default().as_secs_f64())
+    Some(
+        (resumed.len() == affected.len())
+            .then(|| resumed.into_iter().max().unwrap_or_default().as_secs_f64()),
+    )
 }
 
 /// `(at_s, cluster)` for each moment partitions cut `cluster` off from every other cluster

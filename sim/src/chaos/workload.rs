@@ -169,7 +169,10 @@ pub async fn run_writer(
                         // This cluster is fenced for the namespace and does not know the
                         // new active (an isolated old active): nothing was written, so try
                         // another node now, as an application would try another region.
-                        breaker.open(&host, answered);
+                        // Every node of that cluster answers the same: skip them all.
+                        for other in plan.hosts.iter().filter(|h| same_cluster(h, &host)) {
+                            breaker.open(other, answered);
+                        }
                         target = None;
                         continue;
                     }
@@ -305,4 +308,13 @@ fn host_of(endpoint: &str) -> Option<String> {
         .unwrap_or(endpoint);
     let host = rest.split(['/', ':']).next()?;
     (!host.is_empty()).then(|| host.to_owned())
+}
+
+/// Whether two node hosts (`<cluster>-<n>`) are of one cluster.
+fn same_cluster(a: &str, b: &str) -> bool {
+    let cluster = |h: &str| {
+        h.rsplit_once('-')
+            .map_or(h.to_owned(), |(c, _)| c.to_owned())
+    };
+    cluster(a) == cluster(b)
 }
