@@ -208,18 +208,19 @@ fn slo_samples_of(scenario: &Scenario, history: &History) -> Vec<(String, Option
                 at_s,
                 namespace,
                 mode: FailoverMode::Emergency,
-                ..
+                to,
             } => {
                 // From the command until the namespace is written on a cluster other than
-                // the one serving it then (the auto policy may have moved it already, or
-                // elsewhere than the command's target).
+                // the one serving it then (the auto policy may have moved it elsewhere than
+                // the command's target). Already served by the target: the auto policy
+                // did the move before the command; nothing to time.
                 let at = seconds(*at_s);
                 let serving = acks
                     .iter()
                     .filter(|(t, ns, _)| *t <= at && *ns == namespace.as_str())
                     .map(|(_, _, c)| *c)
                     .next_back();
-                if let Some(serving) = serving {
+                if let Some(serving) = serving.filter(|c| *c != to.as_str()) {
                     samples.push((
                         "failover_to_first_write".to_owned(),
                         resumed_elsewhere(&acks, at, serving, Some(namespace.as_str())).flatten(),
