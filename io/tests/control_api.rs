@@ -2,6 +2,7 @@
 //! test backend: happy paths, every refusal path, RBAC denials, and the audit trail they
 //! leave (issue #7, "Control API"; ARCHITECTURE.md, io `control` and `audit`).
 
+mod control_routes;
 mod control_support;
 
 use axum::Router;
@@ -103,37 +104,6 @@ fn planned(namespace: &str, to: &str) -> Value {
     json!({"kind": "planned", "namespace": namespace, "target_cluster": to, "ticket": "CHG-1"})
 }
 
-/// Every route with a method, and a body for the POSTs.
-fn all_routes() -> Vec<(Method, &'static str, Option<Value>)> {
-    vec![
-        (Method::GET, "/control/clusters", None),
-        (Method::GET, "/control/peers", None),
-        (Method::GET, "/control/leaders", None),
-        (Method::GET, "/control/events/leadership", None),
-        (Method::GET, "/control/failovers", None),
-        (Method::GET, "/control/failovers/fo-1", None),
-        (
-            Method::POST,
-            "/control/failovers",
-            Some(planned("orders", "us-east")),
-        ),
-        (
-            Method::POST,
-            "/control/failovers/fo-1/approve",
-            Some(json!({})),
-        ),
-        (
-            Method::POST,
-            "/control/failovers/fo-1/cancel",
-            Some(json!({})),
-        ),
-        (Method::GET, "/control/state-diff", None),
-        (Method::GET, "/control/audit", None),
-        (Method::GET, "/v1/replication/health", None),
-        (Method::GET, "/metrics", None),
-    ]
-}
-
 fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")
 }
@@ -144,7 +114,7 @@ fn tempdir() -> tempfile::TempDir {
 async fn every_route_refuses_a_caller_without_credentials_with_401_and_audits_it() {
     let dir = tempdir();
     let (router, _, log) = control_support::router(dir.path());
-    let routes = all_routes();
+    let routes = control_routes::all_routes(planned("orders", "us-east"));
     for (method, path, body) in &routes {
         let body = body.as_ref().map(|b| serde_json::to_vec(b).expect("json"));
         let reply = send(&router, request(method.clone(), path, None, body)).await;
@@ -211,7 +181,7 @@ async fn the_read_role_reads_every_read_route() {
         planned("orders", "us-east"),
     )
     .await;
-    for (method, path, _) in all_routes() {
+    for (method, path, _) in control_routes::all_routes(planned("orders", "us-east")) {
         if method == Method::GET {
             let reply = get(&router, path, READ_TOKEN).await;
             assert_eq!(reply.status, StatusCode::OK, "GET {path}");
@@ -224,7 +194,7 @@ async fn the_read_role_cannot_create_approve_or_cancel_a_failover_and_each_denia
     let dir = tempdir();
     let (router, mesh, log) = control_support::router(dir.path());
     let before = mesh.revision();
-    for (method, path, body) in all_routes() {
+    for (method, path, body) in control_routes::all_routes(planned("orders", "us-east")) {
         if method == Method::POST {
             let reply = post(&router, path, READ_TOKEN, body.expect("post body")).await;
             assert_eq!(reply.status, StatusCode::FORBIDDEN, "POST {path}");

@@ -52,6 +52,7 @@
 //! comparison is tested in core/tests/node_divergence.rs, and the healthy mesh's empty list
 //! here).
 
+mod control_routes;
 mod node_support;
 mod real_mesh;
 
@@ -951,44 +952,13 @@ fn an_unknown_route_or_method_gets_a_json_error() {
 
 // ---- authentication and roles ----
 
-/// Every route with a method and, for a POST, a body.
-fn all_routes() -> Vec<(Method, &'static str, Option<Value>)> {
-    vec![
-        (Method::GET, "/control/clusters", None),
-        (Method::GET, "/control/peers", None),
-        (Method::GET, "/control/leaders", None),
-        (Method::GET, "/control/events/leadership", None),
-        (Method::GET, "/control/failovers", None),
-        (Method::GET, "/control/failovers/fo-1", None),
-        (
-            Method::POST,
-            "/control/failovers",
-            Some(planned("r-refused", "b")),
-        ),
-        (
-            Method::POST,
-            "/control/failovers/fo-1/approve",
-            Some(json!({})),
-        ),
-        (
-            Method::POST,
-            "/control/failovers/fo-1/cancel",
-            Some(json!({})),
-        ),
-        (Method::GET, "/control/state-diff", None),
-        (Method::GET, "/control/audit", None),
-        (Method::GET, "/v1/replication/health", None),
-        (Method::GET, "/metrics", None),
-    ]
-}
-
 #[test]
 fn every_route_refuses_a_caller_without_credentials_and_audits_it() {
     let s = shared();
     s.run(async {
         let m = &s.mesh;
         for who in [NO_CREDENTIAL, token("not-a-token")] {
-            for (method, path, body) in all_routes() {
+            for (method, path, body) in control_routes::all_routes(planned("r-refused", "b")) {
                 let body = body.map(|b| serde_json::to_vec(&b).expect("json"));
                 let reply = m.call(4, who, method.clone(), path, &[], body).await;
                 assert_eq!(
@@ -1001,7 +971,7 @@ fn every_route_refuses_a_caller_without_credentials_and_audits_it() {
             }
         }
         let records = m.audit(4);
-        for (method, path, _) in all_routes() {
+        for (method, path, _) in control_routes::all_routes(planned("r-refused", "b")) {
             let what = format!("{method} {path}");
             assert!(refused_by(&records, "anonymous", &what), "{what} audited");
             assert!(
@@ -1023,7 +993,7 @@ fn the_read_role_is_refused_every_mutation_and_each_denial_is_audited() {
     s.run(async {
         let m = &s.mesh;
         for who in [READ, token(READ_TOKEN)] {
-            for (method, path, body) in all_routes() {
+            for (method, path, body) in control_routes::all_routes(planned("r-refused", "b")) {
                 let body = body.map(|b| serde_json::to_vec(&b).expect("json"));
                 let is_read = method == Method::GET;
                 if is_read {
