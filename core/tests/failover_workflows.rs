@@ -493,6 +493,74 @@ fn an_emergency_promotion_reports_exactly_the_range_the_frozen_target_had_not_ap
 }
 
 #[test]
+fn an_emergency_loss_range_stays_open_until_the_old_active_reports_where_its_writes_ended() {
+    let mut w = World::new(FailoverPolicy::default());
+    w.observation.set_last_seq(cid("a"), 120);
+    w.b_applies_a_through(100);
+    w.observation
+        .set_health(cid("a"), ClusterHealth::Unreachable);
+    w.observe(at(0));
+    let request = FailoverRequest {
+        kind: FailoverKind::Emergency { force: false },
+        ..planned("b")
+    };
+    let id = w.request(at(1), request).unwrap();
+    w.controller
+        .handle_target_frozen(at(1), id, 110, &w.registry);
+    w.pump(at(1));
+    // a's last status (120) can be older than its last acknowledged write.
+    assert!(w.losses[0].open_ended);
+    assert!(w.losses[0].covers(FailoverVersion(1), 500));
+
+    // A report for another version of a's placement is not this failover's.
+    w.controller
+        .handle_superseded_report(at(2), &cid("a"), &orders(), FailoverVersion(9), 130);
+    w.pump(at(2));
+    assert_eq!(w.losses.len(), 1);
+
+    // a applied the promotion having written through 130: the range closes there.
+    w.controller
+        .handle_superseded_report(at(3), &cid("a"), &orders(), FailoverVersion(1), 130);
+    w.pump(at(3));
+    let closed = w.losses.last().unwrap();
+    assert_eq!(
+        (closed.first_seq, closed.last_seq, closed.open_ended),
+        (111, Some(130), false)
+    );
+    assert_eq!(closed.known_at_risk(), 20);
+    assert!(closed.covers(FailoverVersion(1), 130) && !closed.covers(FailoverVersion(1), 131));
+    let kept = w.controller.failover(id).unwrap().loss.clone().unwrap();
+    assert_eq!(&kept, closed);
+
+    // Once closed, a later report (status is sent every tick) changes nothing.
+    w.controller
+        .handle_superseded_report(at(4), &cid("a"), &orders(), FailoverVersion(1), 130);
+    w.pump(at(4));
+    assert_eq!(w.losses.len(), 2);
+}
+
+#[test]
+fn a_loss_range_closed_at_the_cutoff_holds_nothing() {
+    let mut w = World::new(FailoverPolicy::default());
+    w.b_applies_a_through(100);
+    w.observe(at(0));
+    let request = FailoverRequest {
+        kind: FailoverKind::Emergency { force: false },
+        ..planned("b")
+    };
+    let id = w.request(at(1), request).unwrap();
+    w.controller
+        .handle_target_frozen(at(1), id, 100, &w.registry);
+    w.pump(at(1));
+    w.controller
+        .handle_superseded_report(at(2), &cid("a"), &orders(), FailoverVersion(1), 100);
+    w.pump(at(2));
+    let closed = w.losses.last().unwrap();
+    assert_eq!((closed.last_seq, closed.open_ended), (None, false));
+    assert!(!closed.covers(FailoverVersion(1), 101));
+}
+
+#[test]
 fn a_loss_report_at_the_end_of_the_sequence_space_does_not_overflow() {
     let mut w = World::new(FailoverPolicy::default());
     w.observation.set_last_seq(cid("a"), u64::MAX);

@@ -35,6 +35,7 @@ fn versioned(name: &str, vv: &str, digests: &[(&str, u64, u64)]) -> ClusterStatu
             .iter()
             .map(|(n, v, d)| (ns(n), FailoverVersion(*v), *d))
             .collect(),
+        superseded: Vec::new(),
     }
 }
 

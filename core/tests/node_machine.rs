@@ -539,6 +539,80 @@ fn a_returning_old_active_quarantines_exactly_its_writes_after_the_cutoff() {
 }
 
 #[test]
+fn a_superseded_active_records_where_its_writes_ended_once_and_for_the_first_promotion() {
+    let mut data = ClusterData::new(cid("east"));
+    let now = Instant::ZERO;
+    let active = |data: &mut ClusterData, version, revision, steps: &[(&str, u64, Option<u64>)]| {
+        data.apply(
+            now,
+            ClusterCommand::Placement {
+                placement: placement(steps.last().unwrap().0, version, PlacementState::Active),
+                revision,
+                history: history(steps),
+            },
+        );
+    };
+    active(&mut data, 1, 1, &[("east", 1, None)]);
+    let writes = (1..=5).map(|i| write(&format!("k{i}"), 1)).collect();
+    data.apply(now, ClusterCommand::Writes(writes));
+    assert!(data.superseded().is_empty(), "nothing taken yet");
+    // West promoted (emergency, cutoff 3): east's writes at version 1 ended at 5.
+    active(
+        &mut data,
+        12,
+        2,
+        &[("east", 1, None), ("west", 12, Some(3))],
+    );
+    assert_eq!(
+        data.superseded(),
+        vec![(ns("orders"), FailoverVersion(1), 5)]
+    );
+    // Writes at the old token are refused from here on, so the figure is exact.
+    assert!(matches!(
+        data.apply(now, ClusterCommand::Writes(vec![write("late", 1)]))[0],
+        WriteOutcome::RetryLater { .. }
+    ));
+    // Failed back to east (version 13): east writes 6-7. A later placement repeats the
+    // whole history; the version 1 supersession keeps its figure.
+    active(
+        &mut data,
+        13,
+        3,
+        &[("east", 1, None), ("west", 12, Some(3)), ("east", 13, None)],
+    );
+    data.apply(
+        now,
+        ClusterCommand::Writes(vec![write("k6", 13), write("k7", 13)]),
+    );
+    active(
+        &mut data,
+        13,
+        4,
+        &[("east", 1, None), ("west", 12, Some(3)), ("east", 13, None)],
+    );
+    assert_eq!(
+        data.superseded(),
+        vec![(ns("orders"), FailoverVersion(1), 5)]
+    );
+    // A second emergency away from east (cutoff 6) ends its version 13 writes at 7.
+    active(
+        &mut data,
+        14,
+        5,
+        &[
+            ("east", 1, None),
+            ("west", 12, Some(3)),
+            ("east", 13, None),
+            ("west", 14, Some(6)),
+        ],
+    );
+    assert_eq!(
+        data.superseded(),
+        vec![(ns("orders"), FailoverVersion(13), 7)]
+    );
+}
+
+#[test]
 fn a_third_cluster_takes_back_superseded_writes_it_applied_before_the_new_active_did() {
     // South applied east's writes 1-5; west was promoted having applied only up to 3.
     let mut data = ClusterData::new(cid("south"));

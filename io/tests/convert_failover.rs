@@ -72,7 +72,7 @@ fn step() -> impl Strategy<Value = FailoverStep> {
     ])
 }
 
-/// `first_seq` from 1; a known `last_seq` from `first_seq - 1` (an empty range) on; the
+/// `first_seq` from 1; a known `last_seq` from `first_seq` on (`None` is the empty range); the
 /// superseded failover version from 1 (core mints none below a cluster's initial version).
 fn loss() -> impl Strategy<Value = LossReport> {
     (
@@ -80,12 +80,14 @@ fn loss() -> impl Strategy<Value = LossReport> {
         1..=u64::MAX,
         1..=u64::MAX,
         proptest::option::of(any::<u64>()),
+        any::<bool>(),
     )
-        .prop_map(|(old_active, fv, first_seq, last)| LossReport {
+        .prop_map(|(old_active, fv, first_seq, last, open_ended)| LossReport {
             old_active,
             old_failover_version: FailoverVersion(fv),
             first_seq,
-            last_seq: last.map(|l| l.max(first_seq - 1)),
+            last_seq: last.map(|l| l.max(first_seq)),
+            open_ended,
         })
 }
 
@@ -118,7 +120,7 @@ proptest! {
         let wire = l.to_wire();
         let known = wire.last_origin_seq.saturating_add(1).saturating_sub(wire.first_origin_seq);
         prop_assert_eq!(known, l.known_at_risk());
-        prop_assert_eq!(wire.open_ended, l.last_seq.is_none());
+        prop_assert_eq!(wire.open_ended, l.open_ended);
     }
 }
 
@@ -300,7 +302,7 @@ fn a_loss_range_without_its_superseded_failover_version_is_refused_not_guessed()
 }
 
 #[test]
-fn an_open_ended_range_reads_as_open_even_with_a_known_last() {
+fn an_open_ended_range_keeps_its_known_last_and_stays_open() {
     let report = LossReport::from_wire(v1::LossRange {
         origin_cluster: "eu-west".to_owned(),
         first_origin_seq: 10,
@@ -309,8 +311,24 @@ fn an_open_ended_range_reads_as_open_even_with_a_known_last() {
         old_failover_version: 101,
     })
     .expect("valid");
-    assert_eq!(report.last_seq, None);
+    assert_eq!((report.last_seq, report.open_ended), (Some(20), true));
+    assert!(report.covers(FailoverVersion(101), 21));
+    assert!(!report.covers(FailoverVersion(102), 21));
     assert_eq!(report.old_failover_version, FailoverVersion(101));
+}
+
+#[test]
+fn a_closed_empty_range_reads_as_nothing_at_risk() {
+    let report = LossReport::from_wire(v1::LossRange {
+        origin_cluster: "eu-west".to_owned(),
+        first_origin_seq: 10,
+        last_origin_seq: 9,
+        open_ended: false,
+        old_failover_version: 101,
+    })
+    .expect("valid");
+    assert_eq!((report.last_seq, report.open_ended), (None, false));
+    assert!(!report.covers(FailoverVersion(101), 10));
 }
 
 fn failover(step: FailoverStep) -> Failover {
@@ -340,6 +358,7 @@ fn failover(step: FailoverStep) -> Failover {
             old_failover_version: FailoverVersion(101),
             first_seq: 118,
             last_seq: Some(120),
+            open_ended: false,
         }),
         promoted_to: Some(FailoverVersion(202)),
         cancelled: false,

@@ -147,6 +147,11 @@ fn messages() -> Vec<NodeMessage> {
                 omnirelay_core::replication::FailoverVersion(2),
                 0xdead_beef_0123_4567,
             )],
+            superseded: vec![(
+                omnirelay_core::NamespaceId::new("orders").expect("namespace"),
+                omnirelay_core::replication::FailoverVersion(1),
+                4,
+            )],
         })),
         NodeMessage::Mesh(MeshMessage::Reachability {
             voter_cluster: cluster("b"),

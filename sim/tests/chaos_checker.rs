@@ -70,8 +70,10 @@ fn a_write_lost_inside_the_reported_emergency_range_is_counted_not_reported() {
     history.losses.push(ReportedLoss {
         namespace: "orders".into(),
         origin: "a".into(),
+        failover_version: 1,
         first_seq: 2,
         last_seq: Some(2),
+        open_ended: false,
     });
     let (violations, in_range) = checker::acknowledged_writes_survive(&history);
     assert!(violations.is_empty(), "{violations:?}");
@@ -81,6 +83,44 @@ fn a_write_lost_inside_the_reported_emergency_range_is_counted_not_reported() {
     history.losses[0].first_seq = 3;
     history.losses[0].last_seq = None;
     let (violations, _) = checker::acknowledged_writes_survive(&history);
+    assert!(violations[0].starts_with("emergency_loss_within_reported_range"));
+}
+
+#[test]
+fn a_closed_range_excuses_nothing_past_its_end_and_an_open_one_everything_after_its_start() {
+    let mut history = history_losing_write_two();
+    // The range as first reported: write 1 known, write 2 acknowledged unseen.
+    history.losses.push(ReportedLoss {
+        namespace: "orders".into(),
+        origin: "a".into(),
+        failover_version: 1,
+        first_seq: 1,
+        last_seq: Some(1),
+        open_ended: false,
+    });
+    let (violations, _) = checker::acknowledged_writes_survive(&history);
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert!(violations[0].starts_with("emergency_loss_within_reported_range"));
+
+    history.losses[0].open_ended = true;
+    let (violations, in_range) = checker::acknowledged_writes_survive(&history);
+    assert!(violations.is_empty(), "{violations:?}");
+    assert_eq!(in_range, 1);
+}
+
+#[test]
+fn a_loss_range_excuses_only_writes_at_the_superseded_version() {
+    let mut history = history_losing_write_two();
+    history.losses.push(ReportedLoss {
+        namespace: "orders".into(),
+        origin: "a".into(),
+        failover_version: 7,
+        first_seq: 1,
+        last_seq: None,
+        open_ended: true,
+    });
+    let (violations, _) = checker::acknowledged_writes_survive(&history);
+    assert_eq!(violations.len(), 1, "{violations:?}");
     assert!(violations[0].starts_with("emergency_loss_within_reported_range"));
 }
 

@@ -6,7 +6,7 @@ use crate::registry::{
     ChangeMetadata, ClusterState, NamespacePlacement, PlacementState, Registry, RegistryChange,
     RegistryCommand, RegistryError,
 };
-use crate::replication::Lag;
+use crate::replication::{FailoverVersion, Lag};
 use crate::{ClusterId, Instant, NamespaceId};
 
 use super::observation::{ClusterHealth, Observation};
@@ -59,7 +59,9 @@ pub enum ControllerOutput {
         /// The new placement.
         placement: NamespacePlacement,
     },
-    /// An emergency promotion was proposed: these writes may be lost.
+    /// An emergency promotion was proposed: these writes may be lost. Sent again, closed,
+    /// when the old active reports where its writes ended (the newer report replaces the
+    /// older one).
     LossReported {
         /// The failover.
         failover: FailoverId,
@@ -433,6 +435,7 @@ impl FailoverController {
                 .observation
                 .last_seq(&f.source)
                 .filter(|last| *last > applied_through),
+            open_ended: true,
         };
         let reason = format!(
             "emergency: {} froze {} at seq {applied_through}",
@@ -446,6 +449,52 @@ impl FailoverController {
             report,
         });
         self.propose_promote(now, id, registry, Some(applied_through), &reason);
+    }
+
+    /// `old_active` applied an emergency promotion that took `namespace` from it while it
+    /// was active at `failover_version`; `last_seq` was its last own origin_seq then. No
+    /// write at that version is acknowledged after, so this closes the failover's loss
+    /// range: from now on the report is exact. Reports for other versions, or for a range
+    /// already closed, change nothing.
+    pub fn handle_superseded_report(
+        &mut self,
+        now: Instant,
+        old_active: &ClusterId,
+        namespace: &NamespaceId,
+        failover_version: FailoverVersion,
+        last_seq: u64,
+    ) {
+        let closing = self.failovers.values_mut().find(|f| {
+            f.request.namespace == *namespace
+                && f.loss.as_ref().is_some_and(|l| {
+                    l.open_ended
+                        && l.old_active == *old_active
+                        && l.old_failover_version == failover_version
+                })
+        });
+        let Some(f) = closing else {
+            return;
+        };
+        let Some(loss) = f.loss.as_mut() else {
+            return;
+        };
+        loss.open_ended = false;
+        loss.last_seq = (last_seq >= loss.first_seq).then_some(last_seq);
+        let report = loss.clone();
+        let (id, step) = (f.id, f.step);
+        let reason = match report.last_seq {
+            Some(last) => format!(
+                "loss range closed by {old_active}: origin_seq {}..={last} ({} writes) may be lost",
+                report.first_seq,
+                report.known_at_risk()
+            ),
+            None => format!("loss range closed by {old_active}: nothing past the cutoff"),
+        };
+        self.out.push_back(ControllerOutput::LossReported {
+            failover: id,
+            report,
+        });
+        self.audit(now, id, "controller", Some(step), step, &reason);
     }
 
     /// The command proposed for `id` was applied (or refused) on the control group's log.

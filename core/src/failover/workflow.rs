@@ -256,18 +256,31 @@ pub struct LossReport {
     pub old_failover_version: FailoverVersion,
     /// The first `origin_seq` the new active had not applied.
     pub first_seq: u64,
-    /// The last one the mesh knew the old active committed; `None` when unknown (then the
-    /// range is open-ended: whatever it wrote after `first_seq - 1` is at risk).
+    /// The last one the mesh knows the old active committed at this version; `None` when
+    /// nothing is known past the cutoff.
     pub last_seq: Option<u64>,
+    /// The old active may have committed past `last_seq` unseen. True from the promotion
+    /// (its last status can be older than its last acknowledged write) until the old active
+    /// reports the exact end itself, which it does once it has applied the promotion: it
+    /// takes no write at the old version after that.
+    pub open_ended: bool,
 }
 
 impl LossReport {
     /// How many writes are known to be at risk (0 when the range is empty or open-ended
-    /// with nothing known beyond the cutoff).
+    /// with nothing known beyond the cutoff; more may be when it is open-ended).
     pub fn known_at_risk(&self) -> u64 {
         self.last_seq.map_or(0, |last| {
             last.saturating_add(1).saturating_sub(self.first_seq)
         })
+    }
+
+    /// Whether the old active's write `origin_seq`, acknowledged at `failover_version`, is
+    /// inside the range (may be lost).
+    pub fn covers(&self, failover_version: FailoverVersion, origin_seq: u64) -> bool {
+        failover_version == self.old_failover_version
+            && origin_seq >= self.first_seq
+            && (self.open_ended || self.last_seq.is_some_and(|last| origin_seq <= last))
     }
 }
 

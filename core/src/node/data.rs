@@ -40,6 +40,11 @@ pub struct ClusterData {
     digests: BTreeMap<NamespaceId, u64>,
     state_diff: Vec<QuarantinedEvent>,
     state_diff_evicted: u64,
+    /// Per namespace an emergency promotion took from this cluster (the latest such
+    /// promotion): the version this cluster was active at and its last own origin_seq when
+    /// it applied the promotion. No write at that version commits after it, so this is the
+    /// exact end of what the promotion may lose.
+    superseded: BTreeMap<NamespaceId, (FailoverVersion, u64)>,
 }
 
 impl ClusterData {
@@ -55,6 +60,7 @@ impl ClusterData {
             digests: BTreeMap::new(),
             state_diff: Vec::new(),
             state_diff_evicted: 0,
+            superseded: BTreeMap::new(),
         }
     }
 
@@ -161,6 +167,15 @@ impl ClusterData {
             .collect()
     }
 
+    /// Namespaces emergency promotions took from this cluster: (namespace, the version it
+    /// was active at, its last own origin_seq when it applied the promotion).
+    pub fn superseded(&self) -> Vec<(NamespaceId, FailoverVersion, u64)> {
+        self.superseded
+            .iter()
+            .map(|(ns, (version, last))| (ns.clone(), *version, *last))
+            .collect()
+    }
+
     /// Events quarantined here: never applied, kept for reconciliation.
     pub fn state_diff(&self) -> &[QuarantinedEvent] {
         &self.state_diff
@@ -262,6 +277,9 @@ impl ClusterData {
                 && let Some(cutoff) = new.superseded_cutoff
             {
                 self.quarantine_superseded(now, &namespace, old, new, cutoff);
+                if old.active_cluster == self.local {
+                    self.record_superseded(&namespace, old.failover_version);
+                }
             }
         }
         let released = history.windows(2).last().and_then(|pair| {
@@ -274,6 +292,16 @@ impl ClusterData {
             && self.applier.release_origin(now, &old_active)
         {
             self.settle_applier();
+        }
+    }
+
+    /// Every later placement repeats the history, so only a newer supersession counts:
+    /// the first time this cluster applies one is when its writes at that version ended.
+    fn record_superseded(&mut self, namespace: &NamespaceId, version: FailoverVersion) {
+        let last = self.last_local_seq();
+        let known = self.superseded.get(namespace).map(|(v, _)| *v);
+        if known.is_none_or(|v| v < version) {
+            self.superseded.insert(namespace.clone(), (version, last));
         }
     }
 

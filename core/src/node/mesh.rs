@@ -14,12 +14,13 @@ use super::node::Node;
 impl Node {
     pub(crate) fn on_mesh(&mut self, now: Instant, from: NodeId, msg: MeshMessage) {
         match msg {
-            MeshMessage::Status(status) => match self.control.as_mut() {
-                Some(c) => {
-                    c.statuses.insert(status.cluster.clone(), (now, status));
+            MeshMessage::Status(status) => {
+                if self.control.is_some() {
+                    self.take_status(now, status);
+                } else {
+                    self.count_drop(NodeDrop::NotForThisNode);
                 }
-                None => self.count_drop(NodeDrop::NotForThisNode),
-            },
+            }
             MeshMessage::Reachability {
                 voter_cluster,
                 unreachable,
@@ -259,6 +260,7 @@ impl Node {
             last_seq: d.data.last_local_seq(),
             lags,
             digests: d.data.namespace_digests(),
+            superseded: d.data.superseded(),
         };
         let acks: Vec<(NodeId, NodeMessage)> = d
             .senders
@@ -271,10 +273,7 @@ impl Node {
         let voters = self.config.topology.control_voters.clone();
         for voter in voters {
             if voter == self.id() {
-                if let Some(c) = self.control.as_mut() {
-                    c.statuses
-                        .insert(status.cluster.clone(), (now, status.clone()));
-                }
+                self.take_status(now, status.clone());
             } else {
                 self.send(
                     voter,
@@ -282,6 +281,27 @@ impl Node {
                 );
             }
         }
+    }
+
+    /// Control voter: keeps a cluster leader's status; the control leader also closes the
+    /// loss ranges of emergency failovers away from that cluster once it reports where its
+    /// writes ended.
+    fn take_status(&mut self, now: Instant, status: ClusterStatus) {
+        let Some(c) = self.control.as_mut() else {
+            return;
+        };
+        if let Some(l) = c.leader.as_mut() {
+            for (namespace, version, last_seq) in &status.superseded {
+                l.controller.handle_superseded_report(
+                    now,
+                    &status.cluster,
+                    namespace,
+                    *version,
+                    *last_seq,
+                );
+            }
+        }
+        c.statuses.insert(status.cluster.clone(), (now, status));
     }
 
     /// The clusters this node heard nothing from within `unreachable_after`.

@@ -73,6 +73,9 @@ pub struct ClusterStatus {
     /// The digest of every namespace it applied events of, as of `vv`, with the failover
     /// version of the placement it obeys for that namespace.
     pub digests: Vec<(NamespaceId, FailoverVersion, u64)>,
+    /// Namespaces emergency promotions took from it: the version it was active at and its
+    /// last own origin_seq when it applied the promotion (closes the loss report).
+    pub superseded: Vec<(NamespaceId, FailoverVersion, u64)>,
 }
 
 /// A namespace two clusters disagree on: they applied the same events (equal version

@@ -313,7 +313,8 @@ async fn story(args: DemoArgs) -> anyhow::Result<bool> {
             let risk = f.summary.as_ref().and_then(|s| s.writes_at_risk.clone());
             let text = match &risk {
                 Some(r) if r.count() > 0 => format!(
-                    "{} writes at risk ({} seq {}..={})",
+                    "{}{} writes at risk ({} seq {}..={})",
+                    if r.open_ended { "at least " } else { "" },
                     r.count(),
                     r.origin_cluster,
                     r.from_seq,

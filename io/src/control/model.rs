@@ -335,6 +335,10 @@ pub struct WritesAtRisk {
     pub from_seq: u64,
     /// Last origin_seq the old active is known to have committed.
     pub to_seq: u64,
+    /// The old active may have committed past `to_seq` unseen: true until it reports where
+    /// its writes ended (it does once it hears of the promotion).
+    #[serde(default)]
+    pub open_ended: bool,
 }
 
 impl WritesAtRisk {

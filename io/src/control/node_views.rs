@@ -378,6 +378,7 @@ pub(super) fn failover_view(
         to_seq: loss
             .last_seq
             .unwrap_or_else(|| loss.first_seq.saturating_sub(1)),
+        open_ended: loss.open_ended,
     });
     let summary = finished.map(|end| FailoverSummary {
         duration_ms: end.saturating_sub(started),

@@ -171,7 +171,7 @@ impl ToWire for LossReport {
             last_origin_seq: self
                 .last_seq
                 .unwrap_or_else(|| self.first_seq.saturating_sub(1)),
-            open_ended: self.last_seq.is_none(),
+            open_ended: self.open_ended,
             old_failover_version: self.old_failover_version.0,
         }
     }
@@ -191,9 +191,7 @@ impl FromWire for LossReport {
             }
             version => FailoverVersion(version),
         };
-        let last_seq = if wire.open_ended {
-            None
-        } else if wire.last_origin_seq < first_seq - 1 {
+        let last_seq = if wire.last_origin_seq < first_seq - 1 {
             return Err(ConvertError::new(
                 "LossRange.last_origin_seq",
                 FieldDefect::OutOfRange {
@@ -202,13 +200,15 @@ impl FromWire for LossReport {
                 },
             ));
         } else {
-            Some(wire.last_origin_seq)
+            // `first - 1` is the empty range: nothing known past the cutoff.
+            (wire.last_origin_seq >= first_seq).then_some(wire.last_origin_seq)
         };
         Ok(LossReport {
             old_active: fields::cluster_id("LossRange.origin_cluster", &wire.origin_cluster)?,
             old_failover_version,
             first_seq,
             last_seq,
+            open_ended: wire.open_ended,
         })
     }
 }

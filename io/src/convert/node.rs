@@ -441,6 +441,8 @@ pub enum MeshWire {
         lags: Vec<(ClusterId, u64, Duration)>,
         /// Each namespace's placement version and digest.
         digests: Vec<(NamespaceId, u64, u64)>,
+        /// Namespaces emergency promotions took from it: (namespace, version, last seq).
+        superseded: Vec<(NamespaceId, u64, u64)>,
     },
     /// `MeshMessage::Reachability`.
     Reachability {
@@ -522,6 +524,11 @@ impl MeshWire {
                     .iter()
                     .map(|(ns, v, d)| (ns.clone(), v.0, *d))
                     .collect(),
+                superseded: s
+                    .superseded
+                    .iter()
+                    .map(|(ns, v, last)| (ns.clone(), v.0, *last))
+                    .collect(),
             },
             MeshMessage::Reachability {
                 voter_cluster,
@@ -583,6 +590,7 @@ impl MeshWire {
                 last_seq,
                 lags,
                 digests,
+                superseded,
             } => MeshMessage::Status(ClusterStatus {
                 cluster,
                 leader,
@@ -596,6 +604,10 @@ impl MeshWire {
                 digests: digests
                     .into_iter()
                     .map(|(ns, v, d)| (ns, FailoverVersion(v), d))
+                    .collect(),
+                superseded: superseded
+                    .into_iter()
+                    .map(|(ns, v, last)| (ns, FailoverVersion(v), last))
                     .collect(),
             }),
             MeshWire::Reachability {

@@ -192,6 +192,7 @@ impl TestMesh {
                     origin_cluster: source,
                     from_seq: 1001,
                     to_seq: 1003,
+                    open_ended: false,
                 }),
                 failover_version: version,
             });

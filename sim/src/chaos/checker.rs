@@ -50,26 +50,32 @@ pub struct HeldEvent {
     pub key: String,
 }
 
-/// An emergency promotion's report of what may be lost: `origin`'s writes from
-/// `first_seq` to `last_seq` (open-ended when `None`).
+/// An emergency promotion's report of what may be lost: `origin`'s writes at
+/// `failover_version` from `first_seq` on, through `last_seq` once the range is closed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReportedLoss {
     /// The namespace.
     pub namespace: String,
     /// The superseded active cluster.
     pub origin: String,
+    /// The version the superseded writes carry.
+    pub failover_version: u64,
     /// First origin_seq at risk.
     pub first_seq: u64,
-    /// Last one, when known.
+    /// Last one known.
     pub last_seq: Option<u64>,
+    /// The origin may have acknowledged past `last_seq` (it never reported where its
+    /// writes ended).
+    pub open_ended: bool,
 }
 
 impl ReportedLoss {
-    fn covers(&self, namespace: &str, origin: &str, seq: u64) -> bool {
+    fn covers(&self, namespace: &str, origin: &str, failover_version: u64, seq: u64) -> bool {
         self.namespace == namespace
             && self.origin == origin
+            && self.failover_version == failover_version
             && seq >= self.first_seq
-            && self.last_seq.is_none_or(|last| seq <= last)
+            && (self.open_ended || self.last_seq.is_some_and(|last| seq <= last))
     }
 }
 
@@ -129,7 +135,12 @@ pub fn acknowledged_writes_survive(history: &History) -> (Vec<String>, u64) {
         })
         .collect();
     for w in &history.writes {
-        let WriteOutcome::Acknowledged { cluster, seq, .. } = &w.outcome else {
+        let WriteOutcome::Acknowledged {
+            cluster,
+            seq,
+            failover_version,
+        } = &w.outcome
+        else {
             continue;
         };
         let missing: Vec<&str> = held
@@ -143,7 +154,7 @@ pub fn acknowledged_writes_survive(history: &History) -> (Vec<String>, u64) {
         if history
             .losses
             .iter()
-            .any(|l| l.covers(&w.namespace, cluster, *seq))
+            .any(|l| l.covers(&w.namespace, cluster, *failover_version, *seq))
         {
             lost_in_range += 1;
             continue;

@@ -309,10 +309,22 @@ pub async fn collect_final_state(
             tokio::time::timeout(OPERATOR_TIMEOUT, handle.operator(OperatorRequest::List)).await;
         if let Ok(Ok(OperatorReply::Failovers(list))) = reply {
             for f in list {
+                let loss = f.loss.as_ref().map_or(String::new(), |l| {
+                    let last = match (l.open_ended, l.last_seq) {
+                        (true, Some(s)) => format!("..={s} (open-ended)"),
+                        (true, None) => ".. (open-ended)".into(),
+                        (false, Some(s)) => format!("..={s}"),
+                        (false, None) => " (nothing)".into(),
+                    };
+                    format!(
+                        ", may lose {}@v{}:{}{last}",
+                        l.old_active, l.old_failover_version.0, l.first_seq
+                    )
+                });
                 run.trace.record(
                     "sim",
                     format!(
-                        "failover {} {} -> {} {:?} ended {:?}",
+                        "failover {} {} -> {} {:?} ended {:?}{loss}",
                         f.request.namespace, f.source, f.target, f.request.kind, f.step
                     ),
                 );
@@ -320,8 +332,10 @@ pub async fn collect_final_state(
                     state.losses.push(ReportedLoss {
                         namespace: f.request.namespace.to_string(),
                         origin: loss.old_active.to_string(),
+                        failover_version: loss.old_failover_version.0,
                         first_seq: loss.first_seq,
                         last_seq: loss.last_seq,
+                        open_ended: loss.open_ended,
                     });
                 }
             }

@@ -34,10 +34,8 @@ fn live_nodes(sim: &Simulation<Participant>) -> Vec<(NodeId, &Node)> {
 }
 
 fn covered(recorder: &Recorder, ack: &Ack) -> bool {
-    recorder.losses.iter().any(|l| {
-        l.old_active == ack.origin_cluster
-            && l.old_failover_version == ack.failover_version
-            && ack.origin_seq >= l.first_seq
+    recorder.losses.values().any(|l| {
+        l.old_active == ack.origin_cluster && l.covers(ack.failover_version, ack.origin_seq)
     })
 }
 
@@ -159,10 +157,9 @@ pub fn check(
             .iter()
             .filter(|q| matches!(q.reason, QuarantineReason::WrittenAfterSupersession { .. }))
             .filter(|q| {
-                !recorder.losses.iter().any(|l| {
+                !recorder.losses.values().any(|l| {
                     l.old_active == q.event.origin_cluster
-                        && l.old_failover_version == q.event.failover_version
-                        && q.event.origin_seq >= l.first_seq
+                        && l.covers(q.event.failover_version, q.event.origin_seq)
                 })
             })
             .count();

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use omnirelay_core::consensus::PersistedState;
-use omnirelay_core::failover::{AutoFailoverPolicy, FailoverPolicy, LossReport};
+use omnirelay_core::failover::{AutoFailoverPolicy, FailoverId, FailoverPolicy, LossReport};
 use omnirelay_core::node::{Group, NodeConfig, NodeEvent, NodeMessage, OperatorReply};
 use omnirelay_core::{ClusterId, Instant, NodeId};
 use rand::Rng;
@@ -80,8 +80,8 @@ pub struct Recorder {
     pub leaders: BTreeMap<(Group, String, u64), NodeId>,
     /// Leadership claimed twice for one term (invariant 1).
     pub split_brains: Vec<String>,
-    /// Loss reports.
-    pub losses: Vec<LossReport>,
+    /// Loss reports, the latest per failover (a range is sent again once it closes).
+    pub losses: BTreeMap<FailoverId, LossReport>,
     /// Operator answers by handle.
     pub replies: BTreeMap<u64, OperatorReply>,
     /// Audit records' final steps.
@@ -120,8 +120,8 @@ impl Observer<Participant> for Recorder {
                 self.split_brains
                     .push(format!("term {}: {first} and {second}", term.0));
             }
-            MeshEvent::Node(NodeEvent::LossReported { report, .. }) => {
-                self.losses.push(report.clone());
+            MeshEvent::Node(NodeEvent::LossReported { failover, report }) => {
+                self.losses.insert(*failover, report.clone());
             }
             MeshEvent::Node(NodeEvent::OperatorReply { op, reply }) => {
                 self.replies.insert(*op, reply.clone());
@@ -357,7 +357,7 @@ pub fn run_observed(
         at_risk_reported: tee
             .recorder
             .losses
-            .iter()
+            .values()
             .map(LossReport::known_at_risk)
             .sum(),
         failovers: tee.recorder.finished.clone(),

@@ -303,6 +303,15 @@ pub fn summary(f: &FailoverView) -> String {
     };
     let at_risk = match &s.writes_at_risk {
         None => "none".to_owned(),
+        Some(w) if w.open_ended => format!(
+            "at least {} writes ({} origin_seq {}..={} and any it acknowledged unseen after; \
+             the range closes when {} reports back; quarantined when it returns: GET /control/state-diff)",
+            w.count(),
+            w.origin_cluster,
+            w.from_seq,
+            w.to_seq,
+            w.origin_cluster
+        ),
         Some(w) => format!(
             "{} writes ({} origin_seq {}..={}; quarantined when it returns: GET /control/state-diff)",
             w.count(),
