@@ -328,9 +328,11 @@ voters = [{voters}]
 # Scenarios move namespaces several times a minute.
 cooldown_s = 0
 
+# The model simulator's policy (sim/README.md, "Where the region-kill time goes"): a
+# 1 s detection window after 0.8 s without a status (the product default is 2 s).
 [auto_failover]
 enabled = true
-detection_window_ms = 1500
+detection_window_ms = 1000
 inhibit_window_s = 30
 
 {mesh}"#,
