@@ -396,8 +396,11 @@ impl Driver {
                 tracing::info!(failover = ?record.failover, namespace = %record.namespace, to = ?record.to, reason = %record.reason, "failover step");
                 let _ = self.audit.send(record);
             }
-            NodeEvent::LossReported { failover, report } => {
+            NodeEvent::LossReported { failover, report } if report.open_ended => {
                 tracing::warn!(?failover, ?report, "emergency failover may lose writes");
+            }
+            NodeEvent::LossReported { failover, report } => {
+                tracing::warn!(?failover, ?report, "emergency failover's loss range closed");
             }
         }
     }

@@ -28,6 +28,10 @@ pub struct ClientSettings {
     pub keepalive_interval: Duration,
     /// How long a PING may go unanswered before the connection is dropped.
     pub keepalive_timeout: Duration,
+    /// HTTP/2 window granted per stream (see [`super::HTTP2_STREAM_WINDOW_BYTES`]).
+    pub stream_window_bytes: u32,
+    /// HTTP/2 window granted per connection.
+    pub connection_window_bytes: u32,
 }
 
 impl Default for ClientSettings {
@@ -36,6 +40,8 @@ impl Default for ClientSettings {
             connect_timeout: Duration::from_secs(3),
             keepalive_interval: Duration::from_secs(1),
             keepalive_timeout: Duration::from_secs(1),
+            stream_window_bytes: super::HTTP2_STREAM_WINDOW_BYTES,
+            connection_window_bytes: super::HTTP2_CONNECTION_WINDOW_BYTES,
         }
     }
 }
@@ -137,7 +143,9 @@ impl<N: Network> Dialer<N> {
         let tonic_endpoint = Endpoint::from(uri)
             .http2_keep_alive_interval(self.settings.keepalive_interval)
             .keep_alive_timeout(self.settings.keepalive_timeout)
-            .keep_alive_while_idle(true);
+            .keep_alive_while_idle(true)
+            .initial_stream_window_size(self.settings.stream_window_bytes)
+            .initial_connection_window_size(self.settings.connection_window_bytes);
         Ok((tonic_endpoint, endpoint.to_owned()))
     }
 }

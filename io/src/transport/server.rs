@@ -32,6 +32,10 @@ pub struct ServerSettings {
     pub handshake_timeout: Duration,
     /// Handshakes in progress at once; further connections wait in the accept queue.
     pub max_pending_handshakes: usize,
+    /// HTTP/2 window granted per stream (see [`super::HTTP2_STREAM_WINDOW_BYTES`]).
+    pub stream_window_bytes: u32,
+    /// HTTP/2 window granted per connection.
+    pub connection_window_bytes: u32,
 }
 
 impl Default for ServerSettings {
@@ -41,6 +45,8 @@ impl Default for ServerSettings {
             keepalive_timeout: Duration::from_secs(1),
             handshake_timeout: Duration::from_secs(10),
             max_pending_handshakes: 256,
+            stream_window_bytes: super::HTTP2_STREAM_WINDOW_BYTES,
+            connection_window_bytes: super::HTTP2_CONNECTION_WINDOW_BYTES,
         }
     }
 }
@@ -52,6 +58,8 @@ impl ServerSettings {
         Server::builder()
             .http2_keepalive_interval(Some(self.keepalive_interval))
             .http2_keepalive_timeout(Some(self.keepalive_timeout))
+            .initial_stream_window_size(Some(self.stream_window_bytes))
+            .initial_connection_window_size(Some(self.connection_window_bytes))
     }
 }
 
