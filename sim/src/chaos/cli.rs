@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
+use super::harness::log_subscriber_to;
 use super::outcome::{ChaosError, SeedOutcome};
 use super::report::{ScenarioReport, SeedRecord, junit};
 use super::scenario::Scenario;
@@ -65,6 +66,12 @@ pub struct ReplayArgs {
     /// Write the timeline picture (SVG) here.
     #[arg(long)]
     timeline: Option<PathBuf>,
+    /// Write every node's log here (simulated timestamps), at `--log-level`.
+    #[arg(long)]
+    log: Option<PathBuf>,
+    /// `error`, `warn`, `info`, `debug` or `trace`.
+    #[arg(long, default_value = "info")]
+    log_level: tracing::Level,
 }
 
 /// A seed that once failed, kept so CI always runs it again.
@@ -287,6 +294,15 @@ fn try_replay(args: &ReplayArgs, runner: &Runner<'_>) -> Result<bool, String> {
         .next()
         .ok_or_else(|| format!("no scenario {:?}", args.scenario))?;
     let scenario = Scenario::load(&file).map_err(|e| e.to_string())?;
+    let _log = match &args.log {
+        Some(path) => {
+            let file =
+                std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let subscriber = log_subscriber_to(args.log_level, Mutex::new(file));
+            Some(tracing::subscriber::set_default(subscriber))
+        }
+        None => None,
+    };
     let outcome = runner(&scenario, args.seed).map_err(|e| e.to_string())?;
     println!(
         "{} seed {}: {}; trace hash {} ({} records, {:.0} simulated s)",

@@ -75,6 +75,8 @@ pub struct RunState {
     pub(crate) lags: Mutex<Vec<(Duration, Duration)>>,
     /// Per host, the latency its disk adds to each fsync (`slow_disk`).
     pub(crate) slow_disks: Mutex<BTreeMap<String, Duration>>,
+    /// From the scenario's last heal until every cluster had the backlog it built up.
+    pub(crate) caught_up_after_heal: Mutex<Option<Duration>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -322,11 +324,24 @@ async fn client(
         clusters.clone(),
         stop_at + SETTLE,
     ));
+    let catch_up = scenario.last_heal().map(|heal_at| {
+        tokio::spawn(observer::time_catch_up(
+            Arc::clone(&run),
+            clusters.clone(),
+            heal_at,
+            stop_at + SETTLE,
+        ))
+    });
     for w in writers {
         let _ = w.await;
     }
     let state = observer::collect_final_state(&run, &clusters, &namespaces, SETTLE).await;
     *lock(&run.final_state) = Some(state);
+    if let Some(mut task) = catch_up {
+        // Converged at the end means caught up: let it see so before it is stopped.
+        let _ = tokio::time::timeout(Duration::from_secs(1), &mut task).await;
+        task.abort();
+    }
     operator.abort();
     follower.abort();
     Ok(())

@@ -9,6 +9,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use toml::Value;
@@ -416,6 +417,15 @@ impl Scenario {
                 message,
             })?;
         Ok(scenario)
+    }
+
+    /// When the schedule's last `heal` comes (the `convergence_after_heal` SLO times it).
+    pub fn last_heal(&self) -> Option<Duration> {
+        self.faults
+            .iter()
+            .filter(|f| matches!(f, Fault::Heal { .. }))
+            .map(|f| Duration::from_secs_f64(f.at_s()))
+            .last()
     }
 
     /// Every node name, clusters' nodes first (in file order), then the witnesses.

@@ -93,11 +93,24 @@ pub(crate) fn outcome(
             .or_default()
             .push(worst.as_secs_f64());
     }
-    if let Some(after) = final_state.converged_after {
-        slo_samples
-            .entry("convergence_after_heal".into())
-            .or_default()
-            .push(after.as_secs_f64());
+    if let Some(heal_at) = scenario.last_heal() {
+        match *lock(&run.caught_up_after_heal) {
+            Some(after) => slo_samples
+                .entry("convergence_after_heal".into())
+                .or_default()
+                .push(after.as_secs_f64()),
+            None if scenario
+                .slos
+                .iter()
+                .any(|s| s.name == "convergence_after_heal") =>
+            {
+                violations.push(format!(
+                    "slo convergence_after_heal: the clusters never caught up after the heal at {:.3}s",
+                    heal_at.as_secs_f64()
+                ));
+            }
+            None => {}
+        }
     }
     for slo in &scenario.slos {
         for sample in slo_samples.get(&slo.name).into_iter().flatten() {
