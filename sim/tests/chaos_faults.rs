@@ -80,7 +80,12 @@ fn secs(s: f64) -> Duration {
 /// Runs the scenario with `seed`; returns the client's calls and what the schedule handed
 /// back for the node.
 fn run(seed: u64) -> (Vec<Call>, Vec<Fault>, TraceRecorder) {
-    let scenario = Scenario::parse(SCENARIO, Path::new("two-regions.toml")).unwrap();
+    run_scenario(SCENARIO, seed)
+}
+
+/// [`run`] with another scenario text.
+fn run_scenario(text: &str, seed: u64) -> (Vec<Call>, Vec<Fault>, TraceRecorder) {
+    let scenario = Scenario::parse(text, Path::new("two-regions.toml")).unwrap();
     let ca = MeshCa::generate("chaos-faults").unwrap();
     let server = material(&ca, &node(1, "east"), "east-1");
     let client = material(&ca, &node(2, "west"), "west-1");
@@ -162,6 +167,28 @@ fn scheduled_partition_and_region_kill_stop_calls_and_heal_and_restart_bring_the
     assert!(
         ok_between(&calls, 15.0, 26.0).contains(&true),
         "the restarted region serves again: {calls:?}"
+    );
+}
+
+#[test]
+fn a_node_restarted_inside_a_partition_stays_cut_off_until_the_heal() {
+    // east-1 crashes at 4 s and restarts at 5 s while east | west is cut (3 s to 8 s).
+    let text = SCENARIO.replace(
+        "[[faults]]\nat_s = 6\nkind = \"heal\"",
+        "[[faults]]\nat_s = 4\nkind = \"crash\"\nnode = \"east-1\"\n\n\
+         [[faults]]\nat_s = 5\nkind = \"restart\"\nnode = \"east-1\"\n\n\
+         [[faults]]\nat_s = 8\nkind = \"heal\"",
+    );
+    assert_ne!(text, SCENARIO);
+    let (calls, _, _) = run_scenario(&text, 14);
+    let cut = ok_between(&calls, 3.0, 8.0);
+    assert!(
+        !cut.is_empty() && cut.iter().all(|ok| !ok),
+        "the restart does not lift the partition: {calls:?}"
+    );
+    assert!(
+        ok_between(&calls, 8.0, 12.0).contains(&true),
+        "the heal does: {calls:?}"
     );
 }
 

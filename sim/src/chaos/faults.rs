@@ -5,7 +5,7 @@
 //! failover commands need the node, so they are handed back to the caller, which owns the
 //! node driver and its simulated disk.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use super::harness::TraceRecorder;
@@ -26,6 +26,9 @@ pub struct FaultSchedule {
     held: Vec<HeldLink>,
     /// Hosts outside the topology (the workload's client) cut off from crashed nodes too.
     others: Vec<String>,
+    /// Directed links the schedule's partitions cut and no heal has mended yet: a node
+    /// restarted meanwhile gets its other links back, not these.
+    cut: BTreeSet<(String, String)>,
 }
 
 /// A held link and when it is released.
@@ -62,6 +65,7 @@ impl FaultSchedule {
             groups,
             held: Vec::new(),
             others: Vec::new(),
+            cut: BTreeSet::new(),
         }
     }
 
@@ -113,14 +117,35 @@ impl FaultSchedule {
         sim.crash(node);
     }
 
-    /// Restarts `node` (crashed or not) and restores its links.
+    /// Restarts `node` (crashed or not) and restores its links, except those a partition
+    /// still cuts.
     pub fn restart(&self, sim: &mut turmoil::Sim<'_>, node: &str) {
         for other in self.nodes.iter().chain(&self.others) {
             if other != node {
                 sim.repair(node, other.as_str());
             }
         }
+        for (from, to) in &self.cut {
+            if from == node || to == node {
+                sim.partition_oneway(from.as_str(), to.as_str());
+            }
+        }
         sim.bounce(node);
+    }
+
+    /// Cuts every directed link from `from`'s nodes to `to`'s (and back when `both`).
+    fn cut_links(&mut self, sim: &mut turmoil::Sim<'_>, from: &str, to: &str, both: bool) {
+        let mut pairs = Vec::new();
+        self.for_pairs(from, to, |x, y| {
+            pairs.push((x.to_owned(), y.to_owned()));
+            if both {
+                pairs.push((y.to_owned(), x.to_owned()));
+            }
+        });
+        for (x, y) in pairs {
+            sim.partition_oneway(x.as_str(), y.as_str());
+            self.cut.insert((x, y));
+        }
     }
 
     /// When the next step (a scheduled fault or the release of a held link) is due.
@@ -203,9 +228,13 @@ impl FaultSchedule {
                 }
                 Fault::Crash { node, .. } => self.crash(sim, node),
                 Fault::Restart { node, .. } => self.restart(sim, node),
-                Fault::Partition { a, b, .. } => self.for_pairs(a, b, |x, y| sim.partition(x, y)),
+                Fault::Partition { a, b, .. } => {
+                    let (a, b) = (a.clone(), b.clone());
+                    self.cut_links(sim, &a, &b, true);
+                }
                 Fault::OneWayPartition { from, to, .. } => {
-                    self.for_pairs(from, to, |x, y| sim.partition_oneway(x, y));
+                    let (from, to) = (from.clone(), to.clone());
+                    self.cut_links(sim, &from, &to, false);
                 }
                 Fault::HoldLink { a, b, for_s, .. } => {
                     self.for_pairs(a, b, |x, y| sim.hold(x, y));
@@ -236,6 +265,7 @@ impl FaultSchedule {
             }
         }
         self.held.clear();
+        self.cut.clear();
     }
 
     /// turmoil's TCP has no retransmission: a lost message breaks its link until the
