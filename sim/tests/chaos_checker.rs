@@ -125,6 +125,18 @@ fn a_loss_range_excuses_only_writes_at_the_superseded_version() {
 }
 
 #[test]
+fn an_event_a_store_refused_for_arriving_out_of_order_is_a_violation() {
+    let history = History {
+        held: BTreeMap::from([("a".to_owned(), held(&[("a", 1, "k1")]))]),
+        non_contiguous: BTreeMap::from([("a-2".to_owned(), 3)]),
+        ..History::default()
+    };
+    let violations = checker::exactly_once_in_order(&history);
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert!(violations[0].starts_with("exactly_once_in_order") && violations[0].contains("a-2"));
+}
+
+#[test]
 fn a_write_applied_twice_or_out_of_order_is_a_violation() {
     let history = History {
         held: BTreeMap::from([("a".to_owned(), held(&[("a", 2, "k2"), ("a", 1, "k2")]))]),

@@ -45,6 +45,9 @@ pub struct ClusterData {
     /// it applied the promotion. No write at that version commits after it, so this is the
     /// exact end of what the promotion may lose.
     superseded: BTreeMap<NamespaceId, (FailoverVersion, u64)>,
+    /// Events refused by `store` for arriving out of order since the last
+    /// [`ClusterData::take_non_contiguous`].
+    non_contiguous: u64,
 }
 
 impl ClusterData {
@@ -61,6 +64,7 @@ impl ClusterData {
             state_diff: Vec::new(),
             state_diff_evicted: 0,
             superseded: BTreeMap::new(),
+            non_contiguous: 0,
         }
     }
 
@@ -174,6 +178,11 @@ impl ClusterData {
             .iter()
             .map(|(ns, (version, last))| (ns.clone(), *version, *last))
             .collect()
+    }
+
+    /// How many events were refused for arriving out of order since the last call.
+    pub fn take_non_contiguous(&mut self) -> u64 {
+        std::mem::take(&mut self.non_contiguous)
     }
 
     /// Events quarantined here: never applied, kept for reconciliation.
@@ -379,7 +388,9 @@ impl ClusterData {
         let namespace = event.namespace.clone();
         let events = self.by_origin.entry(key.0.clone()).or_default();
         if u64::try_from(events.len()).ok() != Some(key.1.saturating_sub(1)) {
-            // Never happens: the applier releases each origin contiguously.
+            // The applier releases each origin contiguously, so this is a bug: count it
+            // (NodeDrop::NonContiguousEvent) rather than corrupt the index.
+            self.non_contiguous += 1;
             return;
         }
         let digest = event_digest(&event);

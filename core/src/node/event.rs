@@ -92,4 +92,8 @@ pub enum NodeDrop {
     UnansweredWrite,
     /// Control traffic only the control leader serves reached another node.
     NotControlLeader,
+    /// An event the applier released out of `origin_seq` order, which the cluster's store
+    /// refused to keep (it holds each origin contiguously). Must stay 0: the applier
+    /// releases in order; the chaos checker fails `exactly_once_in_order` on any.
+    NonContiguousEvent,
 }

@@ -875,6 +875,10 @@ impl Node {
             _ => None,
         };
         let outcomes = d.data.apply(now, cmd);
+        let refused = d.data.take_non_contiguous();
+        if refused > 0 {
+            *self.drops.entry(NodeDrop::NonContiguousEvent).or_default() += refused;
+        }
         if let Some((term, requesters)) = pending
             && term == entry.term
         {

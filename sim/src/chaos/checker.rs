@@ -112,6 +112,9 @@ pub struct History {
     pub split_brains: Vec<String>,
     /// Per node running at the end (by host), the nodes its gossip holds alive.
     pub alive_views: BTreeMap<String, BTreeSet<String>>,
+    /// Per node running at the end (by host), events its store refused for arriving out
+    /// of `origin_seq` order (they never show in `held`).
+    pub non_contiguous: BTreeMap<String, u64>,
 }
 
 /// Acknowledged writes missing from a cluster at the end. A write inside a reported
@@ -177,9 +180,17 @@ pub fn acknowledged_writes_survive(history: &History) -> (Vec<String>, u64) {
 }
 
 /// On every cluster, each namespace's events of one origin are applied in strictly
-/// increasing origin_seq order, and no key (hence no write) is applied twice.
+/// increasing origin_seq order, and no key (hence no write) is applied twice. A store
+/// keeps each origin contiguous and refuses (and counts) an event out of order, so those
+/// counts are violations too.
 pub fn exactly_once_in_order(history: &History) -> Vec<String> {
-    let mut violations = Vec::new();
+    let mut violations: Vec<String> = history
+        .non_contiguous
+        .iter()
+        .map(|(host, n)| {
+            format!("exactly_once_in_order: {host} refused {n} events released out of order")
+        })
+        .collect();
     for (cluster, namespaces) in &history.held {
         for (namespace, events) in namespaces {
             let mut last: BTreeMap<&str, u64> = BTreeMap::new();

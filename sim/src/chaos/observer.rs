@@ -9,7 +9,7 @@ use std::time::Duration;
 use omnirelay_core::NamespaceId;
 use omnirelay_core::failover::{FailoverKind, FailoverRequest};
 use omnirelay_core::gossip::Status;
-use omnirelay_core::node::{OperatorReply, OperatorRequest};
+use omnirelay_core::node::{NodeDrop, OperatorReply, OperatorRequest};
 use omnirelay_core::registry::PlacementState;
 use omnirelay_core::replication::ClusterVersionVector;
 use omnirelay_io::node::NodeHandle;
@@ -234,6 +234,8 @@ pub struct FinalState {
     pub converged_after: Option<Duration>,
     /// Per live node (by host), the nodes its gossip holds alive (by host).
     pub alive_views: BTreeMap<String, BTreeSet<String>>,
+    /// Per live node (by host), events its store refused for arriving out of order.
+    pub non_contiguous: BTreeMap<String, u64>,
 }
 
 fn vv_map(vv: &ClusterVersionVector) -> BTreeMap<String, u64> {
@@ -351,6 +353,15 @@ pub async fn collect_final_state(
             .filter(|m| m.status == Status::Alive)
             .filter_map(|m| hosts.get(&m.id.0).cloned())
             .collect();
+        let refused = status
+            .drops
+            .iter()
+            .filter(|(reason, _)| *reason == NodeDrop::NonContiguousEvent)
+            .map(|(_, n)| *n)
+            .sum::<u64>();
+        if refused > 0 {
+            state.non_contiguous.insert(host.clone(), refused);
+        }
         state.alive_views.insert(host, alive);
     }
 

@@ -41,6 +41,7 @@ pub(crate) fn outcome(
         leaders: lock(&run.leaders).clone(),
         split_brains: lock(&run.split_brains).clone(),
         alive_views: final_state.alive_views.clone(),
+        non_contiguous: final_state.non_contiguous.clone(),
     };
     let clusters: Vec<String> = scenario
         .topology
