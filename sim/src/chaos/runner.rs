@@ -167,12 +167,19 @@ pub fn run_seed_with(
         let now = sim.elapsed();
         for fault in schedule.inject_due(&mut sim, now, &run.trace) {
             match &fault {
+                // A machine the schedule takes down stays down until the schedule brings it
+                // back: a supervisor restart still pending for it is void.
                 Fault::RegionKill { cluster, .. } => {
-                    for host in deployment.hosts_of(cluster) {
-                        crash_disks(&run, &host, CrashMode::LoseUnsynced);
+                    let hosts = deployment.hosts_of(cluster);
+                    for host in &hosts {
+                        crash_disks(&run, host, CrashMode::LoseUnsynced);
                     }
+                    restarts.retain(|(_, host)| !hosts.contains(host));
                 }
-                Fault::Crash { node, .. } => crash_disks(&run, node, CrashMode::LoseUnsynced),
+                Fault::Crash { node, .. } => {
+                    crash_disks(&run, node, CrashMode::LoseUnsynced);
+                    restarts.retain(|(_, host)| host != node);
+                }
                 Fault::DiskFault { node, fault, .. } => {
                     if *fault == DiskFaultKind::LostUnsyncedWrites {
                         // The machine loses power: the process dies with what was not fsynced.
