@@ -130,3 +130,64 @@ fn every_shipped_scenario_runs_a_seed_without_a_setup_error() {
         );
     }
 }
+
+/// A node whose disk failed fatally is restarted by its supervisor 2 s later, unless the
+/// schedule took its machine down meanwhile: a region killed in between stays dead until
+/// its own restart.
+#[test]
+fn a_region_kill_voids_the_supervisor_restart_of_a_node_whose_disk_failed() {
+    let text = r#"
+name = "disk-then-kill"
+duration_s = 10
+invariants = ["one_leader_per_term"]
+
+[topology]
+witnesses = 1
+rtt_inside_ms = 1
+rtt_between_ms = 50
+
+[[topology.clusters]]
+id = "us-east"
+nodes = 3
+priority = 2
+
+[[topology.clusters]]
+id = "eu-west"
+nodes = 3
+priority = 1
+
+[workload]
+writes_per_s = 30
+namespaces = ["orders"]
+payload_bytes = 64
+active = "us-east"
+
+[[faults]]
+at_s = 4
+kind = "disk_fault"
+node = "us-east-1"
+fault = "fsync_error"
+
+[[faults]]
+at_s = 4.5
+kind = "region_kill"
+cluster = "us-east"
+"#;
+    let s = Scenario::parse(text, Path::new("disk-then-kill.toml")).unwrap();
+    let options = RunOptions {
+        time_scale: 1.0,
+        rate_scale: 1.0,
+        ..short()
+    };
+    let outcome = run_seed_with(&s, 3, options).unwrap();
+    let said = |what: &str| outcome.trace.iter().any(|r| r.what == what);
+    assert!(
+        said("us-east-1 exited on a fatal disk error"),
+        "the fault is fatal before the kill: {:#?}",
+        outcome.trace.iter().filter(|r| r.source == "sim").collect::<Vec<_>>()
+    );
+    assert!(
+        !said("supervisor restarts us-east-1"),
+        "a killed region's node is not revived"
+    );
+}
