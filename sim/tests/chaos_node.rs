@@ -184,7 +184,11 @@ cluster = "us-east"
     assert!(
         said("us-east-1 exited on a fatal disk error"),
         "the fault is fatal before the kill: {:#?}",
-        outcome.trace.iter().filter(|r| r.source == "sim").collect::<Vec<_>>()
+        outcome
+            .trace
+            .iter()
+            .filter(|r| r.source == "sim")
+            .collect::<Vec<_>>()
     );
     assert!(
         !said("supervisor restarts us-east-1"),
