@@ -424,8 +424,8 @@ impl Scenario {
         self.faults
             .iter()
             .filter(|f| matches!(f, Fault::Heal { .. }))
-            .map(|f| Duration::from_secs_f64(f.at_s()))
-            .last()
+            .map(|f| Duration::try_from_secs_f64(f.at_s()).unwrap_or_default())
+            .next_back()
     }
 
     /// Every node name, clusters' nodes first (in file order), then the witnesses.
