@@ -114,6 +114,20 @@ impl World {
         }
     }
 
+    /// An emergency failover of orders to b, b frozen having applied a through
+    /// `applied_through`: promoted and its loss reported.
+    fn emergency_to_b_frozen_at(&mut self, now: Instant, applied_through: u64) -> FailoverId {
+        let request = FailoverRequest {
+            kind: FailoverKind::Emergency { force: false },
+            ..planned("b")
+        };
+        let id = self.request(now, request).unwrap();
+        self.controller
+            .handle_target_frozen(now, id, applied_through, &self.registry);
+        self.pump(now);
+        id
+    }
+
     fn request(
         &mut self,
         now: Instant,
@@ -500,14 +514,7 @@ fn an_emergency_loss_range_stays_open_until_the_old_active_reports_where_its_wri
     w.observation
         .set_health(cid("a"), ClusterHealth::Unreachable);
     w.observe(at(0));
-    let request = FailoverRequest {
-        kind: FailoverKind::Emergency { force: false },
-        ..planned("b")
-    };
-    let id = w.request(at(1), request).unwrap();
-    w.controller
-        .handle_target_frozen(at(1), id, 110, &w.registry);
-    w.pump(at(1));
+    let id = w.emergency_to_b_frozen_at(at(1), 110);
     // a's last status (120) can be older than its last acknowledged write.
     assert!(w.losses[0].open_ended);
     assert!(w.losses[0].covers(FailoverVersion(1), 500));
@@ -544,14 +551,7 @@ fn a_loss_range_closed_at_the_cutoff_holds_nothing() {
     let mut w = World::new(FailoverPolicy::default());
     w.b_applies_a_through(100);
     w.observe(at(0));
-    let request = FailoverRequest {
-        kind: FailoverKind::Emergency { force: false },
-        ..planned("b")
-    };
-    let id = w.request(at(1), request).unwrap();
-    w.controller
-        .handle_target_frozen(at(1), id, 100, &w.registry);
-    w.pump(at(1));
+    w.emergency_to_b_frozen_at(at(1), 100);
     w.controller
         .handle_superseded_report(at(2), &cid("a"), &orders(), FailoverVersion(1), 100);
     w.pump(at(2));
