@@ -67,3 +67,49 @@ fn the_simulated_clock_starts_at_the_pinned_epoch() {
     let start = seen.lock().unwrap().unwrap();
     assert_eq!(start.as_secs(), EPOCH_UNIX_SECONDS, "not the wall clock");
 }
+
+/// Which branch each of 64 unbiased `select!`s over two ready futures took, on one host.
+/// When several branches are ready tokio picks one with its runtime RNG, as it does inside
+/// tonic, hyper and h2.
+fn unbiased_select_picks(seed: u64) -> Vec<u8> {
+    let picks: Arc<Mutex<Vec<u8>>> = Arc::default();
+    let out = picks.clone();
+    let mut sim = SimSettings::new(seed).build();
+    sim.client("client", async move {
+        for _ in 0..64 {
+            let pick = tokio::select! {
+                () = std::future::ready(()) => 0,
+                () = std::future::ready(()) => 1,
+            };
+            out.lock().unwrap().push(pick);
+        }
+        Ok(())
+    });
+    sim.run().unwrap();
+    let picks = picks.lock().unwrap().clone();
+    picks
+}
+
+#[test]
+fn unbiased_select_order_replays_from_the_seed() {
+    // Holds only under `--cfg tokio_unstable` (.cargo/config.toml): then turmoil seeds each
+    // host's tokio RNG from the simulation seed; otherwise tokio seeds it from the OS.
+    for seed in [1, 2, 3] {
+        assert_eq!(
+            unbiased_select_picks(seed),
+            unbiased_select_picks(seed),
+            "seed {seed} picked differently on replay: built without --cfg tokio_unstable?"
+        );
+    }
+    let picks = unbiased_select_picks(1);
+    assert!(
+        picks.contains(&0) && picks.contains(&1),
+        "the RNG decides, not a fixed order"
+    );
+    assert_ne!(
+        unbiased_select_picks(1),
+        unbiased_select_picks(2),
+        "the order comes from the seed"
+    );
+    assert!(omnirelay_sim::chaos::harness::TOKIO_RNG_SEEDED);
+}

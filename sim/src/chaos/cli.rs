@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
-use super::harness::log_subscriber_to;
+use super::harness::{TOKIO_RNG_SEEDED, log_subscriber_to};
 use super::outcome::{ChaosError, SeedOutcome};
 use super::report::{ScenarioReport, SeedRecord, junit};
 use super::scenario::Scenario;
@@ -218,7 +218,19 @@ pub fn run(args: &RunArgs, runner: &Runner<'_>) -> ExitCode {
     }
 }
 
+/// Says so on stderr when this build cannot replay tokio's `select!` order from the seed.
+fn warn_if_tokio_rng_unseeded() {
+    if !TOKIO_RNG_SEEDED {
+        eprintln!(
+            "warning: built without `--cfg tokio_unstable` (RUSTFLAGS replaced \
+             .cargo/config.toml?): tokio's select order is not seeded, so a replay may \
+             not reproduce its run"
+        );
+    }
+}
+
 fn try_run(args: &RunArgs, runner: &Runner<'_>) -> Result<bool, String> {
+    warn_if_tokio_rng_unseeded();
     let range = parse_seed_range(&args.seeds)?;
     let regressions = match &args.regressions {
         Some(path) => load_regressions(path)?,
@@ -264,7 +276,13 @@ fn try_run(args: &RunArgs, runner: &Runner<'_>) -> Result<bool, String> {
     }
     let ok = reports.iter().all(ScenarioReport::ok);
     if let Some(path) = &args.report {
-        let json = serde_json::json!({ "ok": ok, "jobs": jobs, "twice": args.twice, "scenarios": reports });
+        let json = serde_json::json!({
+            "ok": ok,
+            "jobs": jobs,
+            "twice": args.twice,
+            "tokio_rng_seeded": TOKIO_RNG_SEEDED,
+            "scenarios": reports,
+        });
         let text = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
         std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
     }
@@ -289,6 +307,7 @@ pub fn replay(args: &ReplayArgs, runner: &Runner<'_>) -> ExitCode {
 }
 
 fn try_replay(args: &ReplayArgs, runner: &Runner<'_>) -> Result<bool, String> {
+    warn_if_tokio_rng_unseeded();
     let file = scenario_files(&args.scenario)?
         .into_iter()
         .next()

@@ -3,9 +3,9 @@
 //! FINDINGS.md lists what changed trace hashes in prototypes; this module removes the
 //! causes it can reach: the seed *and* the epoch are pinned (turmoil's default epoch is the
 //! wall clock), the trace records only simulated times and values the run decides, and
-//! log timestamps come from simulated time. What it cannot reach from here is tokio's own
-//! RNG, which turmoil seeds only when built with `--cfg tokio_unstable` (see sim/README.md,
-//! "Chaos layer").
+//! log timestamps come from simulated time. tokio's own RNG (the branch order of unbiased
+//! `select!`) turmoil seeds only when built with `--cfg tokio_unstable`, which
+//! `.cargo/config.toml` sets for every build (see sim/README.md, "Chaos layer").
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -21,6 +21,12 @@ use crate::model::TraceHasher;
 /// epoch. Fixed so that anything reading `SystemTime` through turmoil (certificate
 /// validity, `written_at` stamps) sees the same instant on every replay.
 pub const EPOCH_UNIX_SECONDS: u64 = 1_767_225_600;
+
+/// Whether this build lets turmoil seed each host's tokio RNG from the simulation seed
+/// (`--cfg tokio_unstable`, set by `.cargo/config.toml`; a `RUSTFLAGS` variable without it
+/// drops it). Without it, which branch an unbiased `select!` takes when several are ready
+/// comes from the OS, and a replay may diverge from its run.
+pub const TOKIO_RNG_SEEDED: bool = cfg!(tokio_unstable);
 
 /// [`EPOCH_UNIX_SECONDS`] as a `SystemTime`.
 pub fn epoch() -> SystemTime {
