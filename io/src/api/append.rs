@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use omnirelay_core::node::{ClientWrite, WriteOutcome, WriteRefusal};
+use omnirelay_core::node::{ClientWrite, Group, WriteOutcome, WriteRefusal};
 use omnirelay_core::replication::FailoverVersion;
 use omnirelay_core::routing::RetryReason;
 use omnirelay_core::{ClusterId, NamespaceId, NodeId};
@@ -12,6 +12,7 @@ use omnirelay_proto::v1;
 use super::ApiContext;
 use super::directory::EndpointDirectory;
 use super::error::ApiError;
+use crate::node::{LeadershipChangeKind, LeadershipNotice};
 
 /// gRPC metadata marking a batch a node forwarded to its cluster's leader: the leader
 /// does not forward it again (no loops while leadership moves).
@@ -272,9 +273,25 @@ impl ApiContext {
             FORWARDED_HEADER,
             tonic::metadata::MetadataValue::from_static("1"),
         );
-        let reply = client
-            .append(request)
-            .await
+        // A leader that crashed answers nothing: its connection looks alive until keepalive
+        // gives up, seconds later. Once this node learns another leader, the forwarded
+        // write's fate is decided (committed by the old leader or lost with it), so the
+        // client is told at once that the outcome is unknown and can go on.
+        let mut leadership = self.handle.leadership_events();
+        let reply = tokio::select! {
+            biased;
+            reply = client.append(request) => reply,
+            successor = another_cluster_leader(&mut leadership, leader) => {
+                return Err(ApiError::Upstream {
+                    code: tonic::Code::Unavailable,
+                    message: format!(
+                        "outcome unknown: {successor} now leads the cluster; the write forwarded \
+                         to the previous leader {leader} may have been written"
+                    ),
+                });
+            }
+        };
+        let reply = reply
             .map_err(|status| match status.code() {
                 // The leader died or is unreachable: the client retries, the cluster elects.
                 tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
@@ -311,6 +328,27 @@ impl ApiContext {
     }
 }
 
+/// Waits until a leadership notice names a cluster leader other than `leader`, and
+/// returns it. Never returns if none comes (the node stopped: the forward's own answer
+/// decides then). A lagged receiver missed notices, so it keeps waiting for the next one.
+async fn another_cluster_leader(
+    notices: &mut tokio::sync::broadcast::Receiver<LeadershipNotice>,
+    leader: NodeId,
+) -> NodeId {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        match notices.recv().await {
+            Ok(LeadershipNotice {
+                group: Group::Cluster,
+                change: LeadershipChangeKind::Elected { leader: next, .. },
+                ..
+            }) if next != leader => return next,
+            Ok(_) | Err(RecvError::Lagged(_)) => {}
+            Err(RecvError::Closed) => std::future::pending::<()>().await,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,6 +357,58 @@ mod tests {
     use axum::response::IntoResponse;
 
     use crate::api::error::HttpError;
+    use futures_util::FutureExt;
+    use omnirelay_core::consensus::{StepDownReason, Term};
+    use tokio::sync::broadcast;
+
+    fn notice(group: Group, change: LeadershipChangeKind) -> LeadershipNotice {
+        LeadershipNotice {
+            group,
+            change,
+            at_unix_nanos: 0,
+        }
+    }
+
+    fn elected(leader: u64) -> LeadershipChangeKind {
+        LeadershipChangeKind::Elected {
+            leader: NodeId(leader),
+            term: Term(2),
+            election: Duration::ZERO,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_forward_is_given_up_only_when_another_cluster_leader_is_elected() {
+        let (tx, mut rx) = broadcast::channel(16);
+        let mut wait = Box::pin(another_cluster_leader(&mut rx, NodeId(3)));
+        // The leader it forwards to re-announced, the control group's election, and a
+        // step-down say nothing about who commits the write now.
+        tx.send(notice(Group::Cluster, elected(3))).unwrap();
+        tx.send(notice(Group::Control, elected(5))).unwrap();
+        let stepped_down = LeadershipChangeKind::SteppedDown {
+            term: Term(1),
+            reason: StepDownReason::LostQuorum,
+        };
+        tx.send(notice(Group::Cluster, stepped_down)).unwrap();
+        assert_eq!((&mut wait).now_or_never(), None);
+        tx.send(notice(Group::Cluster, elected(1))).unwrap();
+        assert_eq!(wait.await, NodeId(1));
+    }
+
+    #[tokio::test]
+    async fn a_lagged_receiver_keeps_waiting_for_the_next_leader() {
+        let (tx, mut rx) = broadcast::channel(1);
+        tx.send(notice(Group::Control, elected(5))).unwrap();
+        tx.send(notice(Group::Control, elected(6))).unwrap();
+        let mut wait = Box::pin(another_cluster_leader(&mut rx, NodeId(3)));
+        assert_eq!(
+            (&mut wait).now_or_never(),
+            None,
+            "lagged is not a new leader"
+        );
+        tx.send(notice(Group::Cluster, elected(2))).unwrap();
+        assert_eq!(wait.await, NodeId(2));
+    }
 
     fn http(error: ApiError) -> axum::response::Response {
         HttpError {

@@ -142,6 +142,12 @@ pub async fn run_writer(
             let mut client = ClientApiClient::new(channel);
             let call = tokio::time::timeout(CALL_TIMEOUT, client.append(request.clone())).await;
             let answered = sim_now().unwrap_or_default();
+            tracing::debug!(
+                namespace = %plan.namespace,
+                %host,
+                outcome = ?call.as_ref().map(|r| r.as_ref().map(|_| ()).map_err(tonic::Status::code)),
+                "append call answered"
+            );
             match call {
                 Ok(Ok(reply)) => {
                     let reply = reply.into_inner();
