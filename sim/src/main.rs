@@ -36,10 +36,8 @@ enum Command {
 fn gossip(args: GossipArgs) -> Result<(), String> {
     let mut runs = Vec::new();
     for exp in args.experiments()? {
-        // The only wall-clock read in sim: it times the run for `wall_seconds` and
-        // never feeds the simulation.
-        #[allow(clippy::disallowed_methods)]
-        let started = std::time::Instant::now();
+        // Times the run for `wall_seconds`; never feeds the simulation.
+        let started = omnirelay_sim::chaos::cli::wall_clock();
         let report = experiment::run(&exp)?;
         runs.push((report, started.elapsed().as_secs_f64()));
     }
