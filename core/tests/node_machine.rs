@@ -13,7 +13,7 @@ use omnirelay_core::node::{
     WriteOutcome, WriteRefusal, decode, encode,
 };
 use omnirelay_core::registry::{ChangeMetadata, NamespacePlacement, PlacementState};
-use omnirelay_core::replication::{ClusterVersionVector, FailoverVersion, Placement};
+use omnirelay_core::replication::{ClusterVersionVector, FailoverVersion, Lag, Placement};
 use omnirelay_core::{ClusterId, Instant, NamespaceId, NodeId};
 
 fn cid(s: &str) -> ClusterId {
@@ -252,6 +252,43 @@ fn writes_to_the_active_leader_get_consecutive_origin_seqs_and_reach_the_other_c
         let keys: Vec<&[u8]> = events.iter().map(|e| e.key.as_slice()).collect();
         assert_eq!(keys, vec![&b"k1"[..], b"k2", b"k3", b"k4", b"k5"]);
     }
+}
+
+#[test]
+fn a_new_cluster_leader_reports_no_lag_it_has_not_measured() {
+    let mut mesh = started_mesh();
+    let old = mesh.leader_of("east");
+    for i in 1..=5u64 {
+        let outcome = mesh.write(old, i, format!("k{i}").as_bytes(), 16);
+        assert!(
+            matches!(outcome, WriteOutcome::Accepted { .. }),
+            "{outcome:?}"
+        );
+    }
+    mesh.run_for(Duration::from_secs(1));
+    for id in [4, 5, 6] {
+        let vv = mesh.nodes[&NodeId(id)].data().unwrap().vv().clone();
+        assert_eq!(vv.get(&cid("east")), 5, "n{id} applied every write");
+    }
+    // The leader crashes: messages to it are dropped from now on.
+    mesh.nodes.remove(&old);
+    let mut measured = 0;
+    for _ in 0..4000 {
+        mesh.run_for(Duration::from_millis(1));
+        let now = mesh.now;
+        let leaders = mesh
+            .nodes
+            .values()
+            .filter(|n| n.cluster() == Some(&cid("east")) && n.is_cluster_leader());
+        for leader in leaders {
+            for (target, lag) in leader.stream_lags(now) {
+                // west holds all five writes: any other figure is a false alarm.
+                assert_eq!(lag, Lag::default(), "lag to {target} at {now:?}");
+                measured += 1;
+            }
+        }
+    }
+    assert!(measured > 0, "the new leader never measured west's lag");
 }
 
 #[test]

@@ -68,7 +68,8 @@ pub struct ClusterStatus {
     pub vv: ClusterVersionVector,
     /// Its last own `origin_seq`.
     pub last_seq: u64,
-    /// How far each other cluster is behind it, measured on its own clock.
+    /// How far each other cluster is behind it, measured on its own clock; a cluster that
+    /// has not acknowledged anything to this leader yet is absent (lag unknown).
     pub lags: Vec<(ClusterId, Lag)>,
     /// The digest of every namespace it applied events of, as of `vv`, with the failover
     /// version of the placement it obeys for that namespace.

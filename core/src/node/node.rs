@@ -346,14 +346,16 @@ impl Node {
             .or(self.control_leader_hint)
     }
 
-    /// Replication lag of every other cluster behind this one (cluster leader only).
+    /// Replication lag of every other cluster behind this one (cluster leader only). A
+    /// cluster that has not acknowledged anything to this leader yet is left out: its lag
+    /// is unknown (a failover preflight refuses with `LagUnknown`), not "everything".
     pub fn stream_lags(&self, now: Instant) -> Vec<(ClusterId, Lag)> {
         let Some(d) = self.data.as_ref().filter(|_| self.is_cluster_leader()) else {
             return Vec::new();
         };
         d.streams
             .iter()
-            .map(|(target, s)| (target.clone(), s.lag(&d.data, now)))
+            .filter_map(|(target, s)| Some((target.clone(), s.lag(&d.data, now)?)))
             .collect()
     }
 

@@ -40,19 +40,25 @@ impl Stream {
         }
     }
 
-    /// How far the target is behind our own writes, on our clock.
-    pub(crate) fn lag(&self, data: &ClusterData, now: Instant) -> Lag {
+    /// How far the target is behind our own writes, on our clock; `None` until the target
+    /// has acknowledged something to this leader. A new leader does not know where the
+    /// target stands, and counting every event since seq 1 as missing would report a lag
+    /// of the log's whole age until the first acknowledgement.
+    pub(crate) fn lag(&self, data: &ClusterData, now: Instant) -> Option<Lag> {
+        if !self.synced {
+            return None;
+        }
         let local = data.cluster();
         let acked = self.acked.get(local);
         let last = data.last_local_seq();
-        Lag {
+        Some(Lag {
             entries: last.saturating_sub(acked),
             seconds: if last > acked {
                 data.age_of(local, acked.saturating_add(1), now)
             } else {
                 std::time::Duration::ZERO
             },
-        }
+        })
     }
 
     pub(crate) fn describe(&self) -> String {

@@ -213,6 +213,14 @@ impl Metrics {
             .set(entries as f64);
     }
 
+    /// Drops every replication lag and stream health series (before setting the ones whose
+    /// lag is known).
+    pub fn clear_replication_series(&self) {
+        self.replication_lag_seconds.reset();
+        self.replication_lag_entries.reset();
+        self.replication_status.reset();
+    }
+
     /// Health of the replication stream to `peer`.
     pub fn set_replication_status(&self, peer: &ClusterId, status: ReplicationStatusCode) {
         self.replication_status

@@ -85,7 +85,8 @@ pub struct NodeStatus {
     pub registry: Arc<Registry>,
     /// Gossip's view of every member.
     pub members: Vec<MemberStatus>,
-    /// How far every other cluster is behind this one (cluster leader only, else empty).
+    /// How far every other cluster is behind this one (cluster leader only, else empty; a
+    /// cluster that has not acknowledged anything to this leader yet is absent: unknown).
     pub stream_lags: Vec<(ClusterId, Lag)>,
     /// Every cluster's lag towards each other one, `(source, target, lag)`, as the
     /// cluster leaders reported them to the control group (control voters only, else empty).
