@@ -559,9 +559,7 @@ impl ControlBackend for NodeBackend {
             let status = self.status().await?;
             let limits = self.limits;
             self.metrics
-                .observe_node_status(&status, |lag| limits.health(lag) != Health::Healthy);
-            self.metrics
-                .render()
+                .render_node_status(&status, |lag| limits.health(lag) != Health::Healthy)
                 .map_err(|e| BackendError::Unavailable(e.to_string()))
         })
     }

@@ -9,6 +9,8 @@
 mod codes;
 mod node_status;
 
+use std::sync::{Arc, Mutex};
+
 use omnirelay_core::{ClusterId, NamespaceId};
 use prometheus::{
     CounterVec, Encoder, GaugeVec, HistogramOpts, HistogramVec, Opts, Registry, TextEncoder,
@@ -65,6 +67,9 @@ pub struct Metrics {
     cluster_state: GaugeVec,
     replication_events: CounterVec,
     replication_duplicates: CounterVec,
+    /// Held from clearing the replication series to rendering them, so that two concurrent
+    /// scrapes (an HA pair of Prometheus servers) never see the series half rebuilt.
+    scrape: Arc<Mutex<()>>,
 }
 
 /// Bucket bounds for round trips inside and between regions, in milliseconds.
@@ -181,6 +186,7 @@ impl Metrics {
             )?,
             registry,
             cluster,
+            scrape: Arc::default(),
         };
         let own = [metrics.cluster.as_str()];
         metrics.leadership_transitions.with_label_values(&own);

@@ -1,14 +1,28 @@
 //! Setting the gauges from a running node's [`NodeStatus`], read at each scrape so the
 //! exposition is never staler than the scrape itself.
 
+use std::sync::PoisonError;
+
 use omnirelay_core::gossip::Status;
 use omnirelay_core::registry::PlacementState;
 use omnirelay_core::replication::Lag;
 
-use super::{ClusterStateCode, GossipStatus, Metrics, ReplicationStatusCode};
+use super::{ClusterStateCode, GossipStatus, Metrics, MetricsError, ReplicationStatusCode};
 use crate::node::NodeStatus;
 
 impl Metrics {
+    /// The exposition as of `status`: [`observe_node_status`](Self::observe_node_status)
+    /// then [`render`](Self::render), with no other scrape in between.
+    pub fn render_node_status(
+        &self,
+        status: &NodeStatus,
+        degraded: impl Fn(&Lag) -> bool,
+    ) -> Result<String, MetricsError> {
+        let _scrape = self.scrape.lock().unwrap_or_else(PoisonError::into_inner);
+        self.observe_node_status(status, degraded);
+        self.render()
+    }
+
     /// Lag and stream health to every peer cluster whose lag this node knows (it leads its
     /// cluster and the peer has acknowledged to it), gossip member counts, and this
     /// cluster's state for every namespace. `degraded` says when a stream's lag counts as
@@ -96,14 +110,16 @@ mod tests {
             entries: 42,
             seconds: Duration::from_millis(1500),
         };
-        metrics.observe_node_status(&status(vec![(peer, lag)]), |_| false);
-        let text = metrics.render().expect("render");
+        let text = metrics
+            .render_node_status(&status(vec![(peer, lag)]), |_| false)
+            .expect("render");
         assert!(text.contains(
             "mesh_replication_lag_entries{cluster=\"eu-west\",peer_cluster=\"us-east\"} 42"
         ));
         // Stepped down, or a new leader the peer has not acknowledged yet: unknown.
-        metrics.observe_node_status(&status(Vec::new()), |_| false);
-        let text = metrics.render().expect("render");
+        let text = metrics
+            .render_node_status(&status(Vec::new()), |_| false)
+            .expect("render");
         for name in [
             "mesh_replication_lag_entries{",
             "mesh_replication_lag_seconds{",
