@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use omnirelay_sim::chaos::cli::wall_clock;
-
+use omnirelay_sim::chaos::deployment::Deployment;
 use omnirelay_sim::chaos::runner::{RunOptions, run_seed_with};
 use omnirelay_sim::chaos::scenario::Scenario;
 
@@ -69,15 +69,14 @@ fn main() -> ExitCode {
     if ticks_us.is_empty() {
         ticks_us.push(RunOptions::default().tick.as_micros() as u64);
     }
-    // The runner's hosts: every node and witness, plus the workload's client.
-    let hosts = scenario
-        .topology
-        .clusters
-        .iter()
-        .map(|c| c.nodes as usize)
-        .sum::<usize>()
-        + scenario.topology.witnesses as usize
-        + 1;
+    // The runner's hosts: one per deployed node (witnesses too), plus the workload's client.
+    let hosts = match Deployment::of(&scenario) {
+        Ok(deployment) => deployment.nodes.len() + 1,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let simulated = Duration::from_secs_f64(scenario.duration_s);
     println!(
         "{}: {hosts} hosts, {:.0} simulated s, seed {seed}",
